@@ -1,0 +1,1 @@
+"""HTTP layer: dependencies, routers and their registration list (app/api/router.py)."""

@@ -1,0 +1,23 @@
+"""The one list of routers the app serves. To add a router: import it and append it to ROUTERS.
+
+Order matters only for overlapping paths; the catch-all UI page comes last.
+"""
+from fastapi import APIRouter
+
+from app.api.routes import accounts, conversations, health, home, openai_proxy
+
+ROUTERS: list[APIRouter] = [
+    health.router,
+    accounts.router,
+    conversations.router,
+    openai_proxy.router,
+    home.router,
+]
+
+
+def build_api_router() -> APIRouter:
+    """All routers combined."""
+    api = APIRouter()
+    for router in ROUTERS:
+        api.include_router(router)
+    return api

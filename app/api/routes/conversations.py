@@ -1,0 +1,72 @@
+"""Conversations and their messages (QA history); each user sees only their own."""
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from app.api.deps import CurrentUser, DbSession, get_owned
+from app.db.models import Conversation
+
+router = APIRouter(prefix="/api/conversations", tags=["conversations"])
+
+
+class NewConversation(BaseModel):
+    title: str = Field("", max_length=500)
+    document_ids: list[str] = Field(default_factory=list)
+
+
+class MessageOut(BaseModel):
+    id: str
+    role: str
+    content: str
+    citations: list[Any]
+    created_at: datetime
+
+
+class ConversationOut(BaseModel):
+    id: str
+    title: str
+    document_ids: list[str]
+    created_at: datetime
+
+
+class ConversationDetail(ConversationOut):
+    messages: list[MessageOut]
+
+
+def _out(c: Conversation) -> ConversationOut:
+    return ConversationOut(id=c.id, title=c.title, document_ids=c.document_ids, created_at=c.created_at)
+
+
+@router.get("")
+def list_conversations(user: CurrentUser, db: DbSession) -> list[ConversationOut]:
+    rows = db.scalars(
+        select(Conversation).where(Conversation.owner_id == user.id).order_by(Conversation.created_at.desc())
+    ).all()
+    return [_out(c) for c in rows]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_conversation(body: NewConversation, user: CurrentUser, db: DbSession) -> ConversationOut:
+    conv = Conversation(owner_id=user.id, title=body.title, document_ids=body.document_ids)
+    db.add(conv)
+    db.commit()
+    return _out(conv)
+
+
+@router.get("/{conversation_id}")
+def get_conversation(conversation_id: str, user: CurrentUser, db: DbSession) -> ConversationDetail:
+    conv = get_owned(db, Conversation, conversation_id, user)
+    messages = [
+        MessageOut(id=m.id, role=m.role, content=m.content, citations=m.citations, created_at=m.created_at)
+        for m in conv.messages
+    ]
+    return ConversationDetail(**_out(conv).model_dump(), messages=messages)
+
+
+@router.delete("/{conversation_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_conversation(conversation_id: str, user: CurrentUser, db: DbSession) -> None:
+    db.delete(get_owned(db, Conversation, conversation_id, user))
+    db.commit()

@@ -1,0 +1,44 @@
+"""`/v1/*`: the OpenAI API of the configured model backend, behind the platform's API keys.
+
+Requests are forwarded as they are (body untouched, so `stream: true` works); the response is
+streamed back chunk by chunk. The platform key is replaced by the backend's own key.
+"""
+import httpx
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
+
+from app.api.deps import CurrentUser
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+
+FORWARDED_REQUEST_HEADERS = ("content-type", "accept", "openai-beta")
+FORWARDED_RESPONSE_HEADERS = ("content-type", "cache-control", "openai-processing-ms", "x-request-id")
+
+
+@router.api_route("/{path:path}", methods=["GET", "POST", "DELETE"])
+async def proxy(path: str, request: Request, _user: CurrentUser) -> StreamingResponse:
+    backend = request.app.state.backend
+    client: httpx.AsyncClient = request.app.state.http
+    headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARDED_REQUEST_HEADERS}
+    if backend.api_key:
+        headers["authorization"] = f"Bearer {backend.api_key}"
+    upstream = client.build_request(
+        request.method,
+        f"{backend.base_url}/{path}",
+        params=request.query_params,
+        headers=headers,
+        content=await request.body(),
+    )
+    try:
+        resp = await client.send(upstream, stream=True)
+    except httpx.HTTPError as exc:
+        state = await backend.status()
+        raise HTTPException(
+            status.HTTP_502_BAD_GATEWAY,
+            f"model backend unavailable ({state.backend}: {state.state} {state.detail}): {exc.__class__.__name__}",
+        ) from None
+    out_headers = {k: v for k, v in resp.headers.items() if k.lower() in FORWARDED_RESPONSE_HEADERS}
+    return StreamingResponse(
+        resp.aiter_raw(), status_code=resp.status_code, headers=out_headers, background=BackgroundTask(resp.aclose)
+    )

@@ -1,0 +1,1 @@
+"""Cross-cutting pieces of the app: settings, logging, security, limits."""

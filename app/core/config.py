@@ -1,0 +1,81 @@
+"""The platform's settings: the only place in the project that reads environment variables.
+
+Every field can be set by an environment variable of the same name in upper case
+(`DATABASE_URL`, `MODEL_BACKEND`, ...). Other packages never read the environment; the app
+passes them what they need from a `Settings` instance.
+"""
+from enum import Enum
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ModelBackendKind(str, Enum):
+    """Where the platform's model comes from."""
+
+    native = "native"  # `python -m model_runtime serve` as a managed subprocess
+    vllm = "vllm"  # a vLLM OpenAI server (see app/backends/vllm_launcher.py)
+    openai = "openai"  # any OpenAI-compatible base URL and key
+
+
+class Settings(BaseSettings):
+    """Typed configuration, read once at start and passed down."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", protected_namespaces=())
+
+    # Serving.
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    log_level: str = "INFO"
+
+    # Storage.
+    var_dir: Path = Path("var")
+    database_url: str | None = None  # default: SQLite file var/app.db
+    chroma_url: str | None = None  # default: embedded chromadb under var/chroma
+
+    # Auth.
+    app_admin_key: str | None = Field(None, min_length=16)
+
+    # Model backend.
+    model_backend: ModelBackendKind = ModelBackendKind.native
+    model_path: Path = Path("models/deepseek-v3-tiny")
+    model_name: str | None = None  # served name; default: native MODEL_PATH's dir name, vllm VLLM_MODEL
+    model_base_url: str | None = None  # vllm/openai: e.g. http://model:8000/v1
+    model_api_key: str | None = None
+    model_port: int = Field(0, ge=0, le=65535)  # native server port; 0 picks a free one
+    model_command: str | None = None  # native: override the server command ({model}, {port}, {name})
+    model_health_interval_s: float = Field(5.0, gt=0)
+    model_start_timeout_s: float = Field(300.0, gt=0)
+    model_timeout_s: float = Field(600.0, gt=0)  # read timeout for proxied model calls
+
+    # vLLM launcher (backend `vllm`, docker-compose `model` service, docs/DEPLOY.md).
+    vllm_model: str = "deepseek-ai/DeepSeek-V3"
+    vllm_tensor_parallel_size: int = Field(8, ge=1)
+    vllm_pipeline_parallel_size: int = Field(1, ge=1)
+    vllm_data_parallel_size: int = Field(1, ge=1)
+    vllm_enable_expert_parallel: bool = True
+    vllm_speculative_tokens: int = Field(1, ge=0)
+    vllm_max_model_len: int = Field(32768, ge=256)
+    vllm_chat_template: str | None = "examples/tool_chat_template_deepseekv3.jinja"  # in vLLM's image/repo
+    vllm_port: int = Field(8001, ge=1, le=65535)
+
+    # Limits.
+    max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1)  # multipart uploads
+    max_body_bytes: int = Field(1024 * 1024, ge=1)  # every other request body
+    rate_limit_per_minute: int = Field(120, ge=1)  # per API key
+    request_timeout_s: float = Field(60.0, gt=0)  # time to first response byte
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> "Settings":
+        """Derive the SQLite URL and the model name; require a URL for remote backends."""
+        if self.database_url is None:
+            self.database_url = f"sqlite:///{(self.var_dir / 'app.db').as_posix()}"
+        if self.model_backend is not ModelBackendKind.native and not self.model_base_url:
+            raise ValueError(f"MODEL_BASE_URL is required when MODEL_BACKEND={self.model_backend.value}")
+        if self.model_name is None:
+            if self.model_backend is ModelBackendKind.openai:
+                raise ValueError("MODEL_NAME is required when MODEL_BACKEND=openai")
+            native = self.model_backend is ModelBackendKind.native
+            self.model_name = self.model_path.name if native else self.vllm_model
+        return self

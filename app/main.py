@@ -1,0 +1,93 @@
+"""`create_app(settings)`: the FastAPI application, wired from one Settings object."""
+import logging
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from app.api.router import build_api_router
+from app.backends import make_backend
+from app.core.config import Settings
+from app.core.logging import configure_logging, request_id_var
+from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware, TimeoutMiddleware
+from app.core.ratelimit import RateLimiter
+from app.db.migrate import upgrade
+from app.db.session import make_engine, make_sessionmaker
+from app.services.accounts import bootstrap_admin
+
+log = logging.getLogger("app")
+
+
+def _announce_admin_key(key: str) -> None:
+    """Show a generated first admin key once, on the console."""
+    bar = "=" * 72
+    print(f"\n{bar}\nFirst admin API key (shown once, store it now):\n\n    {key}\n\n"
+          f"Use it as 'Authorization: Bearer <key>'. Set APP_ADMIN_KEY to choose it yourself.\n{bar}\n", flush=True)
+    log.warning("generated the first admin API key and printed it to the console (shown once)")
+
+
+def _describe_validation_error(exc: RequestValidationError) -> str:
+    """One readable line from pydantic's error list."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        if err.get("type") == "json_invalid":
+            parts.append(f"malformed JSON in the request body ({err.get('ctx', {}).get('error', 'decode error')})")
+        else:
+            parts.append(f"{where}: {err.get('msg')}")
+    return "invalid request: " + "; ".join(parts)
+
+
+async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    body = {"detail": _describe_validation_error(exc), "errors": jsonable_encoder(exc.errors(), exclude={"input"})}
+    return JSONResponse(body, status_code=422)
+
+
+async def _unhandled_error(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return JSONResponse({"detail": "internal error", "request_id": request_id_var.get()}, status_code=500)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI):
+    settings: Settings = app.state.settings
+    upgrade(app.state.engine)
+    with app.state.sessionmaker() as db:
+        new_key = bootstrap_admin(db, settings.app_admin_key)
+    if new_key:
+        _announce_admin_key(new_key)
+    timeout = httpx.Timeout(settings.model_timeout_s, connect=10.0)
+    async with httpx.AsyncClient(timeout=timeout) as http:
+        app.state.http = http
+        await app.state.backend.start()
+        log.info("app started", extra={"database": app.state.engine.url.render_as_string(), "model_backend":
+                                       settings.model_backend.value})
+        try:
+            yield
+        finally:
+            await app.state.backend.stop()
+    app.state.engine.dispose()
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the app; migrations, the admin key and the model backend start with its lifespan."""
+    configure_logging(settings.log_level)
+    app = FastAPI(title="DeepSeek-V3 platform", version="0.1.0", lifespan=_lifespan)
+    app.state.settings = settings
+    app.state.engine = make_engine(settings)
+    app.state.sessionmaker = make_sessionmaker(app.state.engine)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.backend = make_backend(settings)
+    app.include_router(build_api_router())
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unhandled_error)
+    # Added last = outermost: request id/logging wraps the limits.
+    app.add_middleware(TimeoutMiddleware, timeout_s=settings.request_timeout_s, exempt_prefixes=("/v1",))
+    app.add_middleware(
+        BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
+    )
+    app.add_middleware(RequestContextMiddleware)
+    return app
