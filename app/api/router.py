@@ -4,12 +4,13 @@ Order matters only for overlapping paths; the catch-all UI page comes last.
 """
 from fastapi import APIRouter
 
-from app.api.routes import accounts, conversations, health, home, openai_proxy
+from app.api.routes import accounts, conversations, documents, health, home, openai_proxy
 
 ROUTERS: list[APIRouter] = [
     health.router,
     accounts.router,
     conversations.router,
+    documents.router,
     openai_proxy.router,
     home.router,
 ]

@@ -66,10 +66,6 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 class BodyLimitMiddleware:
     """413 for bodies over the limit: `max_upload_bytes` for multipart uploads, `max_body_bytes`
     otherwise. Checks `Content-Length` up front and counts chunked bodies as they stream in."""
@@ -95,27 +91,31 @@ class BodyLimitMiddleware:
             return await send_json(send, 413, message)
 
         received = 0
-        started = False
+        started = False  # the app has started its response
+        rejected = False  # we answered 413 ourselves; the app's own response is dropped
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, rejected
             msg = await receive()
             if msg["type"] == "http.request":
                 received += len(msg.get("body", b""))
-                if received > limit:
-                    raise _BodyTooLarge
+                if received > limit and not rejected:
+                    rejected = True
+                    if not started:
+                        await send_json(send, 413, message)
+                    # Frameworks turn exceptions while reading the body into 400, so end the body
+                    # as a client disconnect instead; whatever the app answers is not sent.
+                    return {"type": "http.disconnect"}
             return msg
 
-        async def tracking_send(msg: Message) -> None:
+        async def guarded_send(msg: Message) -> None:
             nonlocal started
+            if rejected:
+                return
             started = started or msg["type"] == "http.response.start"
             await send(msg)
 
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
-                await send_json(send, 413, message)
+        await self.app(scope, counting_receive, guarded_send)
 
 
 class TimeoutMiddleware:
