@@ -81,6 +81,8 @@ class DeepSeekTokenizer:
         tokenizer: the `tokenizers.Tokenizer` (byte-level BPE).
         chat_template: the conversation renderer built from the model's own Jinja template.
         bos_token, eos_token: the text of the begin/end-of-sentence tokens.
+        vocab_size: number of ids, added tokens included (128,815 for V3; the model's
+            embedding table is padded beyond it).
         source: the directory the files came from.
     """
 
@@ -88,12 +90,8 @@ class DeepSeekTokenizer:
     chat_template: ChatTemplate
     bos_token: str
     eos_token: str
+    vocab_size: int
     source: Path
-
-    @property
-    def vocab_size(self) -> int:
-        """Number of ids the tokenizer can produce, added tokens included (128,815 for V3)."""
-        return self.tokenizer.get_vocab_size(with_added_tokens=True)
 
     @property
     def bos_id(self) -> int:
@@ -220,5 +218,6 @@ def load_tokenizer(checkpoint_dir: str | Path | None = None) -> DeepSeekTokenize
         chat_template=ChatTemplate(source, bos_token=bos_token, eos_token=eos_token),
         bos_token=bos_token,
         eos_token=eos_token,
+        vocab_size=tokenizer.get_vocab_size(with_added_tokens=True),
         source=directory,
     )
