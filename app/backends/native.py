@@ -44,7 +44,7 @@ class NativeBackend:
         self.api_key: str | None = None
         self.model_name = settings.model_name
         self.model_path = Path(settings.model_path)
-        self._check_model_dir = settings.model_command is None
+        self._check_model_dir = not settings.model_command
         self.supervisor = ProcessSupervisor(
             server_command(settings, port),
             health_url=f"http://127.0.0.1:{port}/health",
