@@ -1,0 +1,92 @@
+"""OpenAI-API chat client for agents: our runtime, vLLM or a hosted API.
+
+Streams every reply (tokens go to ``on_token`` as they arrive) and assembles the assistant
+message, tool calls included, as a plain OpenAI message dict. Connection errors, timeouts,
+429 and 5xx are retried by the ``openai`` client with exponential backoff (``max_retries``);
+each attempt is bounded by ``timeout_s``.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Where the model is and how to talk to it."""
+
+    base_url: str
+    model: str
+    api_key: str = "not-needed"
+    timeout_s: float = 120.0
+    max_retries: int = 3
+    temperature: float = 0.0
+    max_tokens: int | None = 2048
+
+
+class ModelError(RuntimeError):
+    """The model endpoint failed after retries, with a message fit for a user."""
+
+
+class ChatModel:
+    """Thin streaming wrapper around ``openai.OpenAI`` chat completions."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        self.config = config
+        self._client = openai.OpenAI(base_url=config.base_url, api_key=config.api_key,
+                                     timeout=config.timeout_s, max_retries=config.max_retries)
+
+    def chat(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None,
+             on_token: Callable[[str], None] | None = None) -> dict[str, Any]:
+        """One assistant turn: ``{"role": "assistant", "content": str | None, "tool_calls": [...]}``."""
+        request: dict[str, Any] = {"model": self.config.model, "messages": messages, "stream": True,
+                                   "temperature": self.config.temperature}
+        if self.config.max_tokens:
+            request["max_tokens"] = self.config.max_tokens
+        if tools:
+            request["tools"] = tools
+        try:
+            stream = self._client.chat.completions.create(**request)
+            return _assemble(stream, on_token)
+        except openai.APIStatusError as exc:
+            raise ModelError(f"model endpoint returned HTTP {exc.status_code}: {_message(exc)}") from exc
+        except openai.APITimeoutError as exc:
+            raise ModelError(f"model endpoint timed out after {self.config.timeout_s:g}s "
+                             f"({self.config.max_retries} retries)") from exc
+        except openai.APIConnectionError as exc:
+            raise ModelError(f"cannot reach the model endpoint {self.config.base_url}: {exc}") from exc
+
+
+def _message(exc: openai.APIStatusError) -> str:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    error = body.get("error", body)
+    return error.get("message", str(exc)) if isinstance(error, dict) else str(error)
+
+
+def _assemble(stream: Any, on_token: Callable[[str], None] | None) -> dict[str, Any]:
+    """Merge streamed deltas into one assistant message."""
+    content: list[str] = []
+    calls: dict[int, dict[str, Any]] = {}
+    for chunk in stream:
+        if not chunk.choices:
+            continue
+        delta = chunk.choices[0].delta
+        if delta.content:
+            content.append(delta.content)
+            if on_token:
+                on_token(delta.content)
+        for part in delta.tool_calls or []:
+            call = calls.setdefault(part.index, {"id": None, "type": "function",
+                                                 "function": {"name": "", "arguments": ""}})
+            call["id"] = part.id or call["id"]
+            if part.function:
+                call["function"]["name"] += part.function.name or ""
+                call["function"]["arguments"] += part.function.arguments or ""
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(content) or None}
+    if calls:
+        message["tool_calls"] = [{**call, "id": call["id"] or f"call_{index}"}
+                                 for index, call in sorted(calls.items())]
+    return message
