@@ -1,0 +1,89 @@
+"""`load_model` (contract 1): build the model on the meta device, then fill it tensor by tensor.
+
+No full state dict is ever materialised: each tensor is read, dequantised if FP8, cast, and put in
+place before the next is read, so peak memory stays near the final model size.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from model_runtime.config import ModelConfig
+from model_runtime.loader.checkpoint import CheckpointError, CheckpointReader
+from model_runtime.loader.fp8 import dequantize_block_fp8
+from model_runtime.model import DeepseekV3ForCausalLM
+
+SCALE_SUFFIX = "_scale_inv"
+FLOAT32_TENSORS = ("e_score_correction_bias",)  # routing bias stays float32 whatever the dtype
+
+
+def _describe(names: set[str], limit: int = 20) -> str:
+    shown = sorted(names)[:limit]
+    more = f" ... and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(shown) + more
+
+
+def _set_tensor(model: nn.Module, name: str, value: torch.Tensor) -> None:
+    module_name, _, attr = name.rpartition(".")
+    module = model.get_submodule(module_name)
+    if attr in module._parameters:
+        module._parameters[attr] = nn.Parameter(value, requires_grad=module._parameters[attr].requires_grad)
+    else:
+        module._buffers[attr] = value
+
+
+def load_model(
+    path: str | Path,
+    dtype: torch.dtype = torch.float32,
+    device: str | torch.device = "cpu",
+    config: ModelConfig | None = None,
+) -> DeepseekV3ForCausalLM:
+    """Load an HF-layout DeepSeek-V3/V2 checkpoint directory into our model.
+
+    Raises CheckpointError naming any missing or unexpected tensor, or a shape mismatch.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"checkpoint directory {path} does not exist")
+    config = config or ModelConfig.from_pretrained(path)
+    reader = CheckpointReader(path)
+    with torch.device("meta"):
+        model = DeepseekV3ForCausalLM(config)
+    expected = dict(model.state_dict(keep_vars=True))
+    stored = {k for k in reader.keys() if not k.endswith(SCALE_SUFFIX)}
+    if config.tie_word_embeddings:
+        stored.add("lm_head.weight")
+    missing, unexpected = set(expected) - stored, stored - set(expected)
+    problems = []
+    if missing:
+        problems.append(f"missing tensors: {_describe(missing)}")
+    if unexpected:
+        problems.append(f"unexpected tensors: {_describe(unexpected)}")
+    if problems:
+        raise CheckpointError(f"{path} does not match its config.json ({'; '.join(problems)})")
+
+    block = config.weight_block_size or (128, 128)
+    scale_names = {k for k in reader.keys() if k.endswith(SCALE_SUFFIX)}
+    for name in reader.keys():
+        if name in scale_names:
+            continue
+        tensor = reader.get(name)
+        if tensor.dtype == torch.float8_e4m3fn:
+            scale_name = name + SCALE_SUFFIX
+            if scale_name not in scale_names:
+                raise CheckpointError(f"{name} is float8 but {scale_name} is missing")
+            tensor = dequantize_block_fp8(tensor, reader.get(scale_name), block)
+        target = expected[name]
+        if tuple(tensor.shape) != tuple(target.shape):
+            raise CheckpointError(f"{name}: checkpoint shape {tuple(tensor.shape)} != model shape {tuple(target.shape)}")
+        want = torch.float32 if name.endswith(FLOAT32_TENSORS) else dtype
+        _set_tensor(model, name, tensor.to(device=device, dtype=want))
+        del tensor
+    reader.close()
+    if config.tie_word_embeddings:
+        model.lm_head.weight = model.model.embed_tokens.weight
+    model.model.rotary.to(device)
+    model.eval()
+    return model

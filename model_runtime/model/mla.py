@@ -1,0 +1,134 @@
+"""Multi-head Latent Attention (DeepSeek-V2 §2.1, DeepSeek-V3 §2.1.1).
+
+Per token, keys and values are compressed into one latent c_kv (kv_lora_rank values, RMS-normalised)
+plus one rope key k_pe shared by all heads (qk_rope_head_dim values). Only these two are cached.
+
+Two attention paths give the same result:
+- naive: kv_b_proj expands the latent into per-head k_nope and v (prefill, training);
+- absorbed: kv_b_proj's key half is folded into the query and its value half into the output, so
+  attention runs against the latent itself and the cache is never re-expanded (decode).
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from model_runtime.config import ModelConfig
+from model_runtime.model.layers import RMSNorm
+from model_runtime.model.rope import RotaryEmbedding, softmax_scale
+
+
+class LatentCache(Protocol):
+    """What attention needs from a KV cache: append this step's latents, get the whole context back."""
+
+    def update(
+        self, layer_idx: int, c_kv: torch.Tensor, k_pe: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """c_kv [B, T, kv_lora_rank], k_pe [B, T, qk_rope_head_dim] for the new tokens ->
+        (c_kv [B, S, kv_lora_rank], k_pe [B, S, qk_rope_head_dim], mask [B, T, S] bool or None for causal)."""
+        ...
+
+
+class MLA(nn.Module):
+    def __init__(self, config: ModelConfig, layer_idx: int, rotary: RotaryEmbedding):
+        super().__init__()
+        self.layer_idx = layer_idx
+        self.n_heads = config.num_attention_heads
+        self.q_lora_rank = config.q_lora_rank
+        self.kv_lora_rank = config.kv_lora_rank
+        self.qk_nope_head_dim = config.qk_nope_head_dim
+        self.qk_rope_head_dim = config.qk_rope_head_dim
+        self.v_head_dim = config.v_head_dim
+        self.softmax_scale = softmax_scale(config)
+        self.rotary = rotary  # shared by all layers; owned by the model
+        h, qk_head_dim = config.hidden_size, config.qk_head_dim
+        if self.q_lora_rank is None:  # DeepSeek-V2-Lite: plain query projection
+            self.q_proj = nn.Linear(h, self.n_heads * qk_head_dim, bias=False)
+        else:
+            self.q_a_proj = nn.Linear(h, self.q_lora_rank, bias=config.attention_bias)
+            self.q_a_layernorm = RMSNorm(self.q_lora_rank)  # eps 1e-6 always, as in DeepSeek's code
+            self.q_b_proj = nn.Linear(self.q_lora_rank, self.n_heads * qk_head_dim, bias=False)
+        self.kv_a_proj_with_mqa = nn.Linear(h, self.kv_lora_rank + self.qk_rope_head_dim, bias=config.attention_bias)
+        self.kv_a_layernorm = RMSNorm(self.kv_lora_rank)
+        self.kv_b_proj = nn.Linear(self.kv_lora_rank, self.n_heads * (self.qk_nope_head_dim + self.v_head_dim), bias=False)
+        self.o_proj = nn.Linear(self.n_heads * self.v_head_dim, h, bias=config.attention_bias)
+
+    # ---- projections ---------------------------------------------------------------------
+    def project(self, x: torch.Tensor, positions: torch.Tensor):
+        """x [B, T, hidden] -> q_nope [B, T, H, nope], q_pe [B, T, H, rope], c_kv [B, T, kv_lora_rank], k_pe [B, T, rope]."""
+        b, t, _ = x.shape
+        q = self.q_proj(x) if self.q_lora_rank is None else self.q_b_proj(self.q_a_layernorm(self.q_a_proj(x)))
+        q = q.view(b, t, self.n_heads, self.qk_nope_head_dim + self.qk_rope_head_dim)
+        q_nope, q_pe = q.split([self.qk_nope_head_dim, self.qk_rope_head_dim], dim=-1)
+        c_kv, k_pe = self.kv_a_proj_with_mqa(x).split([self.kv_lora_rank, self.qk_rope_head_dim], dim=-1)
+        cos, sin = self.rotary(positions)
+        return q_nope, self.rotary.rotate(q_pe, cos, sin), self.kv_a_layernorm(c_kv), self.rotary.rotate(k_pe, cos, sin)
+
+    def _kv_b_heads(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """kv_b_proj weight [H*(nope+v), kv_lora_rank] -> W_UK [H, nope, r], W_UV [H, v, r]."""
+        w = self.kv_b_proj.weight.view(self.n_heads, self.qk_nope_head_dim + self.v_head_dim, self.kv_lora_rank)
+        return w[:, : self.qk_nope_head_dim], w[:, self.qk_nope_head_dim :]
+
+    # ---- attention paths -----------------------------------------------------------------
+    def attend_naive(self, q_nope, q_pe, c_kv, k_pe, mask):
+        """Expand the latent to per-head K/V [B, S, H, *] and attend. Returns [B, T, H, v_head_dim]."""
+        b, s, _ = c_kv.shape
+        kv = self.kv_b_proj(c_kv).view(b, s, self.n_heads, self.qk_nope_head_dim + self.v_head_dim)
+        k_nope, v = kv.split([self.qk_nope_head_dim, self.v_head_dim], dim=-1)
+        k = torch.cat([k_nope, k_pe.unsqueeze(2).expand(-1, -1, self.n_heads, -1)], dim=-1)
+        q = torch.cat([q_nope, q_pe], dim=-1)
+        # SDPA wants [B, H, T, D]
+        out = F.scaled_dot_product_attention(
+            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+            attn_mask=None if mask is None else mask.unsqueeze(1),
+            is_causal=mask is None and q.shape[1] > 1,
+            scale=self.softmax_scale,
+        )
+        return out.transpose(1, 2)
+
+    def attend_absorbed(self, q_nope, q_pe, c_kv, k_pe, mask):
+        """Attend against the latent: q_nope·W_UK scores c_kv directly, W_UV maps the result out.
+
+        The latent acts as one shared key/value head of width kv_lora_rank (+ rope), so this is
+        multi-query attention with H query heads. Returns [B, T, H, v_head_dim].
+        """
+        w_uk, w_uv = self._kv_b_heads()
+        q_latent = torch.einsum("bthd,hdr->bthr", q_nope, w_uk)  # [B, T, H, kv_lora_rank]
+        q = torch.cat([q_latent, q_pe], dim=-1).transpose(1, 2)  # [B, H, T, r + rope]
+        k = torch.cat([c_kv, k_pe], dim=-1).unsqueeze(1)  # [B, 1, S, r + rope]
+        v = c_kv.unsqueeze(1)  # [B, 1, S, r]
+        o_latent = F.scaled_dot_product_attention(
+            q, k, v,
+            attn_mask=None if mask is None else mask.unsqueeze(1),
+            is_causal=mask is None and q.shape[2] > 1,
+            scale=self.softmax_scale,
+            enable_gqa=True,
+        )  # [B, H, T, r]
+        return torch.einsum("bhtr,hvr->bthv", o_latent, w_uv)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        positions: torch.Tensor,
+        cache: LatentCache | None = None,
+        absorbed: bool | None = None,
+    ) -> torch.Tensor:
+        """x [B, T, hidden], positions [B, T] -> [B, T, hidden].
+
+        Without a cache the T tokens attend causally among themselves. With one, the new latents are
+        appended and the queries attend to everything the cache returns under its mask.
+        `absorbed` defaults to True with a cache (decode) and False without (prefill, training).
+        """
+        b, t, _ = x.shape
+        q_nope, q_pe, c_kv, k_pe = self.project(x, positions)
+        mask = None
+        if cache is not None:
+            c_kv, k_pe, mask = cache.update(self.layer_idx, c_kv, k_pe)
+        if absorbed is None:
+            absorbed = cache is not None
+        attend = self.attend_absorbed if absorbed else self.attend_naive
+        out = attend(q_nope, q_pe, c_kv, k_pe, mask)  # [B, T, H, v_head_dim]
+        return self.o_proj(out.reshape(b, t, self.n_heads * self.v_head_dim))
