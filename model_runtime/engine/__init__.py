@@ -1,0 +1,1 @@
+"""Serving engine: paged latent KV cache, continuous batching, MTP speculative decoding."""
