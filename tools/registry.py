@@ -85,8 +85,8 @@ class ToolRegistry:
     def call(self, name: str, arguments: str | dict[str, Any] | None) -> ToolCallRecord:
         """Run tool ``name`` with the model's ``arguments`` (a JSON string or a dict).
 
-        Never raises for bad input: unknown tools, malformed JSON, validation errors and
-        ``ToolError``s become an ``error: ...`` result with ``ok=False``.
+        Never raises: unknown tools, malformed JSON, validation errors, ``ToolError``s and
+        unexpected exceptions become an ``error: ...`` result with ``ok=False`` (and ``error`` set).
         """
         raw = arguments if isinstance(arguments, str) else json.dumps(arguments or {})
         start = time.monotonic()
@@ -94,6 +94,9 @@ class ToolRegistry:
             result, error = self._invoke(name, raw), None
         except ToolError as exc:
             result, error = f"error: {exc}", str(exc)
+        except Exception as exc:  # a bug in a tool must not end the agent's run; it is logged
+            error = f"internal error in tool {name}: {type(exc).__name__}: {exc}"
+            result = f"error: {error}"
         record = ToolCallRecord(name=name, arguments=raw, result=self._clip(result), ok=error is None,
                                 duration_s=time.monotonic() - start, error=error)
         with self._lock:
