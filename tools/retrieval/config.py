@@ -1,0 +1,47 @@
+"""Typed configuration of the retrieval library; built by the caller and passed down."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """Where vectors live and how documents are chunked, searched and fitted into a prompt.
+
+    Attributes:
+        persist_dir: directory of the embedded chromadb `PersistentClient` (used when `chroma_url` is None).
+        chroma_url: URL of a Chroma server (`http://host:8000`); when set, an `HttpClient` is used.
+        collection: chromadb collection name; the BM25 index is kept per collection.
+        chunk_tokens: most tokens (model tokenizer) in one chunk. all-MiniLM-L6-v2 reads 256 word
+            pieces, so chunks stay near that to be embedded whole.
+        overlap_tokens: tokens the start of a chunk repeats from the end of the previous one.
+        min_chunk_tokens: a chunk boundary is not placed before this many tokens, unless a section ends.
+        candidates: how many hits each of vector and BM25 search contributes before fusion.
+        rrf_k: the constant of reciprocal rank fusion, score = sum 1 / (rrf_k + rank).
+        rerank: rerank the fused candidates by their best-matching sentence (see rerank.py).
+        rerank_top: how many fused candidates the reranker rescores.
+        embed_batch_size: texts per embedding batch.
+    """
+
+    persist_dir: Path = Path("var/chroma")
+    chroma_url: str | None = None
+    collection: str = "documents"
+    chunk_tokens: int = 200
+    overlap_tokens: int = 32
+    min_chunk_tokens: int = 64
+    candidates: int = 50
+    rrf_k: int = 60
+    rerank: bool = True
+    rerank_top: int = 20
+    embed_batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        if self.chunk_tokens < 16:
+            raise ValueError("chunk_tokens must be at least 16")
+        if not 0 <= self.overlap_tokens < self.chunk_tokens // 2:
+            raise ValueError("overlap_tokens must be >= 0 and under half of chunk_tokens")
+        if not 0 < self.min_chunk_tokens <= self.chunk_tokens:
+            raise ValueError("min_chunk_tokens must be in (0, chunk_tokens]")
+        if self.candidates < 1 or self.rrf_k < 1 or self.rerank_top < 1 or self.embed_batch_size < 1:
+            raise ValueError("candidates, rrf_k, rerank_top and embed_batch_size must be positive")

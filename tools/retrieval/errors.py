@@ -1,0 +1,8 @@
+"""Errors the retrieval library raises for input it cannot accept."""
+
+
+class DocumentError(ValueError):
+    """A document cannot be ingested (empty, corrupt, encrypted, binary, unsupported).
+
+    The message is meant for the person who uploaded the file.
+    """
