@@ -50,6 +50,7 @@ def current_user(request: Request, db: DbSession) -> User:
             status.HTTP_401_UNAUTHORIZED, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"}
         )
     user, api_key = found
+    db.commit()  # end the read transaction: long handlers (streams) must not sit idle in one
     retry_after = request.app.state.rate_limiter.hit(api_key.id)
     if retry_after is not None:
         raise HTTPException(

@@ -4,13 +4,14 @@ Order matters only for overlapping paths; the catch-all UI page comes last.
 """
 from fastapi import APIRouter
 
-from app.api.routes import accounts, conversations, documents, health, home, openai_proxy
+from app.api.routes import accounts, agent_runs, conversations, documents, health, home, openai_proxy
 
 ROUTERS: list[APIRouter] = [
     health.router,
     accounts.router,
     conversations.router,
     documents.router,
+    agent_runs.router,
     openai_proxy.router,
     home.router,
 ]

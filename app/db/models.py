@@ -111,7 +111,9 @@ class AgentRun(Base):
     task: Mapped[str] = mapped_column(Text)
     workspace: Mapped[str] = mapped_column(String(1000))
     model: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued|running|interrupted|done|failed
+    max_steps: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
+    # queued|running|awaiting_approval|done|budget_exhausted|failed
+    status: Mapped[str] = mapped_column(String(20), default="queued")
     pending_interrupt: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)

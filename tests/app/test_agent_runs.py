@@ -1,0 +1,97 @@
+"""Agent runs through the app: a real app process, the real coding agent, a scripted model server."""
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.app.conftest import auth, new_user, start_app, stop_app
+from tests.support.scripted_openai import ScriptedOpenAIServer, ToolCall
+
+
+def script(body: dict) -> object:
+    """Write the file named at the end of the task, then report what the tool said."""
+    last = body["messages"][-1]
+    if last["role"] == "tool":
+        return f"finished; tool said: {last['content'][:60]}"
+    return [ToolCall("write_file", {"path": last["content"].split()[-1], "content": "print('hi')\n"})]
+
+
+@pytest.fixture(scope="module")
+def agent_app(database_url, tmp_path_factory):
+    with ScriptedOpenAIServer(script, model="scripted-model") as model:
+        tmp = tmp_path_factory.mktemp("agent-app")
+        server = start_app(tmp, database_url, {"MODEL_BACKEND": "openai", "MODEL_BASE_URL": model.base_url,
+                                              "MODEL_NAME": "scripted-model"})
+        yield server, tmp / "var"
+        stop_app(server)
+
+
+def events(server, key: str, run_id: str) -> list[dict]:
+    """Follow the SSE stream until it ends; return the step payloads and the end marker."""
+    out = []
+    with httpx.stream("GET", f"{server.url}/api/agent-runs/{run_id}/events", headers=auth(key), timeout=60) as resp:
+        assert resp.status_code == 200
+        for line in resp.iter_lines():
+            if line.startswith("data: "):
+                out.append(json.loads(line[6:]))
+    return out
+
+
+def test_agent_run_pauses_for_approval_and_writes_after_yes(agent_app):
+    server, var = agent_app
+    key = new_user(server, "coder")
+    start = httpx.post(f"{server.url}/api/agent-runs", headers=auth(key),
+                       json={"task": "create hello.py", "workspace": "demo", "files": {"README.md": "demo\n"}})
+    assert start.status_code == 202, start.text
+    run_id = start.json()["id"]
+    first = events(server, key, run_id)
+    assert first[-1] == {"status": "awaiting_approval"}
+    approval = [e for e in first if e.get("kind") == "approval"][0]
+    assert approval["data"]["calls"][0]["function"]["name"] == "write_file"
+    user_id = httpx.get(f"{server.url}/api/me", headers=auth(key)).json()["id"]
+    target = var / "workspaces" / user_id / "demo" / "hello.py"
+    assert not target.exists()
+    assert (target.parent / "README.md").read_text() == "demo\n"
+
+    ok = httpx.post(f"{server.url}/api/agent-runs/{run_id}/approval", headers=auth(key), json={"approved": True})
+    assert ok.status_code == 202
+    rest = events(server, key, run_id)
+    assert rest[-1] == {"status": "done"}
+    tool = [e for e in rest if e.get("kind") == "tool"][0]["data"]
+    assert tool["name"] == "write_file" and tool["ok"] is True
+    assert target.read_text() == "print('hi')\n"
+    run = httpx.get(f"{server.url}/api/agent-runs/{run_id}", headers=auth(key)).json()
+    assert run["status"] == "done" and run["result"]["answer"].startswith("finished; tool said:")
+    again = httpx.post(f"{server.url}/api/agent-runs/{run_id}/approval", headers=auth(key), json={"approved": True})
+    assert again.status_code == 409
+
+
+def test_denied_call_is_not_run_and_runs_are_private(agent_app):
+    server, var = agent_app
+    key, other = new_user(server, "coder"), new_user(server, "other")
+    run_id = httpx.post(f"{server.url}/api/agent-runs", headers=auth(key),
+                        json={"task": "create nope.py", "workspace": "w2"}).json()["id"]
+    assert events(server, key, run_id)[-1] == {"status": "awaiting_approval"}
+    for method, path in [("GET", ""), ("GET", "/steps"), ("GET", "/events"), ("POST", "/approval")]:
+        resp = httpx.request(method, f"{server.url}/api/agent-runs/{run_id}{path}", headers=auth(other),
+                             json={"approved": True} if method == "POST" else None)
+        assert resp.status_code == 404, (path, resp.text)
+    assert httpx.get(f"{server.url}/api/agent-runs", headers=auth(other)).json() == []
+    httpx.post(f"{server.url}/api/agent-runs/{run_id}/approval", headers=auth(key), json={"approved": False})
+    rest = events(server, key, run_id)
+    assert rest[-1] == {"status": "done"}
+    tool = [e for e in rest if e.get("kind") == "tool"][0]["data"]
+    assert tool["ok"] is False and "did not approve" in tool["text"]
+    user_id = httpx.get(f"{server.url}/api/me", headers=auth(key)).json()["id"]
+    assert not (var / "workspaces" / user_id / "w2" / "nope.py").exists()
+
+
+def test_bad_workspace_input_is_422(agent_app):
+    server, _ = agent_app
+    key = new_user(server, "coder")
+    bad_name = httpx.post(f"{server.url}/api/agent-runs", headers=auth(key), json={"task": "x", "workspace": "../up"})
+    assert bad_name.status_code == 422 and "workspace" in bad_name.json()["detail"]
+    escape = httpx.post(f"{server.url}/api/agent-runs", headers=auth(key),
+                        json={"task": "x", "files": {"../../evil.txt": "x"}})
+    assert escape.status_code == 422 and "escapes the workspace" in escape.json()["detail"]
