@@ -1,0 +1,120 @@
+"""LLMEngine: requests in, incremental outputs out, one `step()` at a time (single-threaded)."""
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from model_runtime.engine.block_manager import BlockManager
+from model_runtime.engine.config import EngineConfig
+from model_runtime.engine.kv_cache import PagedLatentCache
+from model_runtime.engine.model_runner import ModelRunner
+from model_runtime.engine.outputs import StepOutput
+from model_runtime.engine.sampling_params import SamplingParams
+from model_runtime.engine.scheduler import Scheduler
+from model_runtime.engine.sequence import Sequence
+from model_runtime.loader.load import load_model
+from model_runtime.tokenizer import load_tokenizer
+
+log = logging.getLogger(__name__)
+
+
+class LLMEngine:
+    def __init__(self, config: EngineConfig):
+        if config.num_threads:
+            torch.set_num_threads(config.num_threads)
+        self.config = config
+        self.model = load_model(config.model, dtype=config.torch_dtype)
+        self.model_config = self.model.config
+        self.tokenizer = load_tokenizer(config.model)
+        speculate = config.speculative_tokens > 0 and bool(self.model.mtp_layers)
+        if config.speculative_tokens and not speculate:
+            log.warning("checkpoint has no MTP layer: speculative decoding is off")
+        self.cache_layers = self.model_config.num_hidden_layers + (1 if speculate else 0)
+        per_token = PagedLatentCache.bytes_per_token(self.model_config, self.cache_layers, config.torch_dtype)
+        num_blocks = config.kv_cache_memory_bytes // (per_token * config.block_size)
+        lookahead = 2 * config.speculative_tokens + 1
+        capacity = num_blocks * config.block_size - lookahead
+        if capacity < 2:
+            raise ValueError(f"kv_cache_memory_bytes={config.kv_cache_memory_bytes} holds no usable block")
+        wanted = config.max_model_len or self.model_config.max_position_embeddings
+        self.max_model_len = min(wanted, capacity)
+        if self.max_model_len < wanted:
+            log.warning("max_model_len lowered from %d to %d to fit the KV cache", wanted, self.max_model_len)
+        self.cache = PagedLatentCache(self.model_config, self.cache_layers, num_blocks, config.block_size, config.torch_dtype)
+        self.block_manager = BlockManager(num_blocks, config.block_size, config.enable_prefix_caching)
+        self.scheduler = Scheduler(config, self.block_manager)
+        self.runner = ModelRunner(self.model, self.cache, config.speculative_tokens if speculate else 0)
+        self.sequences: dict[str, Sequence] = {}
+        self._counter = 0
+
+    # ---- requests ------------------------------------------------------------------------
+    def validate(self, prompt_ids: list[int], params: SamplingParams) -> None:
+        """Raise ValueError with a user-facing message for a request this engine cannot serve."""
+        if not prompt_ids:
+            raise ValueError("the prompt is empty")
+        vocab = self.model_config.vocab_size
+        if any(not 0 <= t < vocab for t in prompt_ids):
+            raise ValueError(f"prompt token ids must be in [0, {vocab})")
+        if len(prompt_ids) >= self.max_model_len:
+            raise ValueError(
+                f"the prompt has {len(prompt_ids)} tokens; this model's maximum context length is "
+                f"{self.max_model_len} tokens (prompt plus at least one generated token)"
+            )
+
+    def add_request(self, request_id: str, prompt_ids: list[int], params: SamplingParams) -> None:
+        self.validate(prompt_ids, params)
+        if request_id in self.sequences:
+            raise ValueError(f"request id {request_id!r} is already running")
+        self._counter += 1
+        seq = Sequence(request_id, prompt_ids, params, self.tokenizer, self.max_model_len, self.config.seed + self._counter)
+        self.sequences[request_id] = seq
+        self.scheduler.add(seq)
+
+    def abort_request(self, request_id: str) -> None:
+        seq = self.sequences.pop(request_id, None)
+        if seq is not None:
+            self.scheduler.remove(seq)
+
+    def has_unfinished_requests(self) -> bool:
+        return self.scheduler.has_work()
+
+    # ---- stepping ------------------------------------------------------------------------
+    def step(self) -> list[StepOutput]:
+        batch = self.scheduler.schedule()
+        if batch.empty:
+            return []
+        self.runner.run(batch)
+        outputs = []
+        for seq in batch.decode + [s for s, _ in batch.prefill]:
+            if seq.finished:
+                self.scheduler.remove(seq)
+                self.sequences.pop(seq.request_id, None)
+            else:
+                # With MTP, a shared block must hold valid MTP-layer entries too.
+                computed = min(seq.num_computed, seq.num_mtp_computed) if self.runner.k else seq.num_computed
+                self.block_manager.register(seq.block_table, seq.block_hashes, seq.token_ids, computed)
+            ids, text, logprobs = seq.take_delta()
+            if ids or seq.finished:
+                outputs.append(StepOutput(
+                    seq.request_id, ids, text, seq.finished, seq.finish_reason, logprobs,
+                    len(seq.prompt_ids), len(seq.output_ids),
+                ))
+        return outputs
+
+    def stats(self) -> dict:
+        bm = self.block_manager
+        return {
+            "kv_cache_bytes_per_token": PagedLatentCache.bytes_per_token(
+                self.model_config, self.model_config.num_hidden_layers, self.config.torch_dtype),
+            "kv_cache_layers": self.cache_layers,
+            "kv_block_size": bm.block_size,
+            "kv_blocks_total": bm.num_blocks,
+            "kv_blocks_used": bm.num_used,
+            "kv_blocks_free": bm.num_free,
+            "num_running": len(self.scheduler.running),
+            "num_waiting": len(self.scheduler.waiting),
+            "spec_tokens_proposed": self.runner.spec_proposed,
+            "spec_tokens_accepted": self.runner.spec_accepted,
+            "max_model_len": self.max_model_len,
+        }

@@ -1,0 +1,133 @@
+"""ModelRunner: turns a scheduled batch into forward passes over the paged cache and samples.
+
+Per step: one main forward for the decoding sequences (grouped by draft count: each row is the
+last token plus its drafts, so the main model verifies all drafts at once), one for prefill chunks
+(rows padded to the longest chunk), then, when speculating, the MTP module catches up on the new
+positions and drafts the next tokens (reusing itself on its own output for k > 1).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import torch
+
+from model_runtime.engine.kv_cache import PagedLatentCache
+from model_runtime.engine.sampler import apply_processors, logprob_of, sample, verify_drafts
+from model_runtime.engine.scheduler import ScheduledBatch
+from model_runtime.engine.sequence import Sequence
+from model_runtime.model import DeepseekV3ForCausalLM
+
+
+class ModelRunner:
+    def __init__(self, model: DeepseekV3ForCausalLM, cache: PagedLatentCache, speculative_tokens: int):
+        self.model = model
+        self.cache = cache
+        self.k = speculative_tokens if model.mtp_layers else 0
+        self.spec_proposed = 0
+        self.spec_accepted = 0
+
+    # ---- helpers -------------------------------------------------------------------------
+    def _forward(self, seqs: list[Sequence], rows: list[list[int]], starts: list[int]) -> torch.Tensor:
+        """Main model over padded rows of token ids -> hidden states [B, T_max, hidden]."""
+        counts = [len(r) for r in rows]
+        t_max = max(counts)
+        ids = torch.zeros(len(rows), t_max, dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = torch.tensor(r)
+        view = self.cache.view([s.block_table for s in seqs], starts, counts)
+        return self.model.hidden_states(ids, view.positions, view)
+
+    def _token(self, seq: Sequence, logits: torch.Tensor) -> None:
+        """Sample one token from logits [V] and append it."""
+        logits = apply_processors(logits.float(), seq.params, seq.output_ids)
+        token, _ = sample(logits, seq.params, seq.generator)
+        seq.append(token, logprob_of(logits, token, seq.params.logprobs))
+
+    def _speculates(self, seq: Sequence) -> bool:
+        return self.k > 0 and not seq.params.logits_processors
+
+    # ---- step ----------------------------------------------------------------------------
+    @torch.inference_mode()
+    def run(self, batch: ScheduledBatch) -> None:
+        groups: dict[int, list[Sequence]] = defaultdict(list)
+        for seq in batch.decode:
+            groups[len(seq.drafts)].append(seq)
+        for seqs in groups.values():
+            self._decode(seqs)
+        if batch.prefill:
+            self._prefill(batch.prefill)
+        if self.k:
+            active = [s for s, _ in batch.prefill] + batch.decode
+            self._draft([s for s in active if not s.finished and s.mtp_pending and self._speculates(s)])
+
+    def _decode(self, seqs: list[Sequence]) -> None:
+        rows = [[s.token_ids[-1]] + s.drafts for s in seqs]
+        hidden = self._forward(seqs, rows, [s.num_computed for s in seqs])  # [B, 1+k, hidden]
+        logits = self.model.lm_head(hidden).float()  # [B, 1+k, V]
+        for i, seq in enumerate(seqs):
+            k = len(seq.drafts)
+            if k == 0:
+                self._token(seq, logits[i, 0])
+                new = seq.output_ids[-1:]
+            else:
+                new = verify_drafts(logits[i, : k + 1], seq.drafts, seq.draft_probs, seq.params, seq.generator)
+                self.spec_proposed += k
+                self.spec_accepted += len(new) - 1
+                for j, token in enumerate(new):
+                    seq.append(token, logprob_of(logits[i, j], token, seq.params.logprobs))
+                    if seq.finished:
+                        break
+            verified = len(new)  # the last token and the accepted drafts are now in the cache
+            seq.num_computed += verified
+            seq.mtp_pending.append(hidden[i, :verified])
+            seq.drafts, seq.draft_probs = [], []
+
+    def _prefill(self, chunks: list[tuple[Sequence, int]]) -> None:
+        seqs = [s for s, _ in chunks]
+        rows = [s.token_ids[s.num_computed : s.num_computed + n] for s, n in chunks]
+        hidden = self._forward(seqs, rows, [s.num_computed for s in seqs])  # [B, T_max, hidden]
+        for i, (seq, n) in enumerate(chunks):
+            seq.num_computed += n
+            if self.k:
+                seq.mtp_pending.append(hidden[i, :n])
+            if not seq.is_prefilling and not seq.output_ids:
+                self._token(seq, self.model.lm_head(hidden[i, n - 1]))
+
+    def _draft(self, seqs: list[Sequence]) -> None:
+        """MTP catch-up over every pending position (its next token is known), then k drafts."""
+        if not seqs:
+            return
+        rows_h = [torch.cat(s.mtp_pending) for s in seqs]  # [P_i, hidden]
+        counts = [h.shape[0] for h in rows_h]
+        starts = [s.num_mtp_computed for s in seqs]
+        h_prev = torch.zeros(len(seqs), max(counts), rows_h[0].shape[-1], dtype=rows_h[0].dtype)
+        next_ids = torch.zeros(len(seqs), max(counts), dtype=torch.long)
+        for i, (seq, h) in enumerate(zip(seqs, rows_h)):
+            h_prev[i, : counts[i]] = h
+            p0 = starts[i]
+            next_ids[i, : counts[i]] = torch.tensor(seq.token_ids[p0 + 1 : p0 + 1 + counts[i]])
+            seq.num_mtp_computed += counts[i]
+            seq.mtp_pending.clear()
+        drafting = [i for i, s in enumerate(seqs) if not s.is_prefilling]
+        h = self._mtp(0, seqs, h_prev, next_ids, starts, counts)
+        if not drafting:
+            return
+        # continue the chain only for sequences that decode next: last valid row of each
+        seqs = [seqs[i] for i in drafting]
+        h = torch.stack([h[i, counts[i] - 1] for i in drafting]).unsqueeze(1)  # [B, 1, hidden]
+        positions = [seqs[j].num_mtp_computed - 1 for j in range(len(seqs))]
+        for depth in range(self.k):
+            logits = self.model.mtp_logits(depth, h[:, 0]).float()  # [B, V]
+            tokens = []
+            for j, seq in enumerate(seqs):
+                token, probs = sample(logits[j], seq.params, seq.generator)
+                seq.drafts.append(token)
+                seq.draft_probs.append(probs)
+                tokens.append(token)
+            if depth + 1 < self.k:
+                positions = [p + 1 for p in positions]
+                h = self._mtp(depth + 1, seqs, h, torch.tensor(tokens).unsqueeze(1), positions, [1] * len(seqs))
+
+    def _mtp(self, depth, seqs, h_prev, next_ids, starts, counts) -> torch.Tensor:
+        view = self.cache.view([s.block_table for s in seqs], starts, counts)
+        return self.model.mtp_hidden(depth, h_prev, next_ids, view.positions, view)
