@@ -11,15 +11,12 @@ Exit codes: 0 done; 1 error (bad input, model unreachable); 2 usage; 3 step budg
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import sys
 import uuid
 from pathlib import Path
 from typing import TextIO
 
-import psycopg
-
-from agents.coding.checkpoint import open_checkpointer
+from agents.coding.checkpoint import CheckpointError, open_checkpointer
 from agents.coding.graph import AgentConfig, AgentEvent, CodingAgent, describe_call
 from agents.model_client import ChatModel, ModelConfig, ModelError
 from tools.calculator import calculator_tool
@@ -157,7 +154,7 @@ def main(argv: list[str] | None = None, stdin: TextIO = sys.stdin, out: TextIO =
             agent = CodingAgent(model, registry, checkpointer,
                                 AgentConfig(max_steps=args.max_steps, auto_approve=args.auto_approve))
             return drive(agent, thread_id, args.task, args.auto_approve, stdin, out)
-    except (ToolError, ModelError, OSError, sqlite3.Error, psycopg.Error) as exc:
+    except (ToolError, ModelError, CheckpointError) as exc:
         out.write(f"error: {exc}\n")
         return EXIT_ERROR
     except KeyboardInterrupt:

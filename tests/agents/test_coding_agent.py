@@ -1,6 +1,7 @@
 """Coding agent end to end: a scripted model behind a real OpenAI-compatible HTTP server, real
 tools, pytest in the real sandbox, real SQLite (and PostgreSQL when TEST_DATABASE_URL is set)
 checkpoints, and the CLI run as a separate process."""
+import io
 import json
 import os
 import subprocess
@@ -165,16 +166,24 @@ def test_thread_resumes_after_process_restart(repo, tmp_path):
     assert nothing.returncode == 1 and "error: give a TASK" in nothing.stdout
 
 
-def test_cli_bad_input(tmp_path):
-    missing = run_cli("--workspace", str(tmp_path / "nope"), "--base-url", "http://127.0.0.1:9/v1",
-                      "--model", "m", "--db", str(tmp_path / "db.sqlite"), "x")
-    assert missing.returncode == 1 and "error: workspace is not a directory" in missing.stdout
-    unreachable = run_cli("--workspace", str(tmp_path), "--base-url", "http://127.0.0.1:9/v1", "--model", "m",
-                          "--db", str(tmp_path / "db.sqlite"), "--timeout", "2", "x")
-    assert unreachable.returncode == 1 and "error: cannot reach the model endpoint" in unreachable.stdout
-    usage = run_cli("--workspace", str(tmp_path))
-    assert usage.returncode == 2 and "--base-url" in usage.stderr
-    assert "Traceback" not in missing.stdout + unreachable.stdout + usage.stderr
+def test_cli_bad_input(tmp_path, capsys):
+    def cli(*args: str) -> tuple[int, str]:
+        out = io.StringIO()
+        return main(list(args), stdin=io.StringIO(), out=out), out.getvalue()
+
+    base = ["--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--db", str(tmp_path / "db.sqlite")]
+    code, out = cli("--workspace", str(tmp_path / "nope"), *base, "x")
+    assert code == 1 and "error: workspace is not a directory" in out
+    code, out = cli("--workspace", str(tmp_path), *base, "--timeout", "2", "x")
+    assert code == 1 and "error: cannot reach the model endpoint http://127.0.0.1:9/v1" in out
+    (tmp_path / "file").write_text("")
+    code, out = cli("--workspace", str(tmp_path), *base[:4], "--db", str(tmp_path / "file" / "db"), "x")
+    assert code == 1 and "error: cannot open the SQLite thread store" in out
+    code, out = cli("--workspace", str(tmp_path), *base[:4], "--db", "postgresql://nobody@127.0.0.1:9/x", "x")
+    assert code == 1 and "error: cannot open the PostgreSQL thread store" in out
+    with pytest.raises(SystemExit) as usage:
+        main(["--workspace", str(tmp_path)])
+    assert usage.value.code == 2 and "--base-url" in capsys.readouterr().err
 
 
 def test_postgres_checkpointer_survives_a_new_agent(repo):
