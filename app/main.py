@@ -18,6 +18,7 @@ from app.db.migrate import upgrade
 from app.db.session import make_engine, make_sessionmaker
 from app.services.accounts import bootstrap_admin
 from app.services.agent_runs import AgentRunner
+from app.services.eval_runs import EvalRunner
 
 log = logging.getLogger("app")
 
@@ -83,6 +84,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.state.backend = make_backend(settings)
     app.state.agent_runner = AgentRunner(settings, app.state.sessionmaker, app.state.backend)
+    app.state.eval_runner = EvalRunner(settings, app.state.sessionmaker, app.state.backend)
     app.include_router(build_api_router())
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unhandled_error)

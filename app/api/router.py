@@ -4,7 +4,9 @@ Order matters only for overlapping paths; the catch-all UI page comes last.
 """
 from fastapi import APIRouter
 
-from app.api.routes import accounts, agent_runs, conversations, documents, health, home, openai_proxy
+from app.api.routes import (
+    accounts, agent_runs, conversations, documents, eval_runs, health, home, openai_proxy,
+)
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -12,6 +14,7 @@ ROUTERS: list[APIRouter] = [
     conversations.router,
     documents.router,
     agent_runs.router,
+    eval_runs.router,
     openai_proxy.router,
     home.router,
 ]
