@@ -1,0 +1,135 @@
+"""Engine behaviour: batching, chunked prefill, prefix caching, preemption, speculation, sampling."""
+import pytest
+import torch
+
+from model_runtime import LLM, ModelConfig, SamplingParams
+from model_runtime.engine.kv_cache import PagedLatentCache
+from model_runtime.engine.model_runner import ModelRunner
+from tests.model_runtime.engine.conftest import greedy_reference
+
+PROMPTS = [[5, 6, 7], list(range(10, 27)), list(range(40, 47)), [9] * 30]
+GREEDY = SamplingParams(temperature=0, max_tokens=16, ignore_eos=True)
+
+
+def _run(llm, prompts=PROMPTS, params=GREEDY):
+    return [o.outputs[0].token_ids for o in llm.generate(prompts, params)]
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_checkpoint):
+    _, model = tiny_checkpoint
+    return [greedy_reference(model, p, 16) for p in PROMPTS]
+
+
+@pytest.mark.parametrize("k", [0, 1, 2])
+def test_batched_chunked_greedy_equals_recompute(tiny_checkpoint, reference, k):
+    path, _ = tiny_checkpoint
+    llm = LLM(str(path), dtype="float32", speculative_tokens=k, block_size=4, max_num_batched_tokens=8)
+    assert _run(llm) == reference
+    stats = llm.stats()
+    assert stats["kv_blocks_used"] == 0
+    if k:
+        assert stats["spec_tokens_proposed"] > 0
+
+
+def test_preemption_under_a_tiny_cache_keeps_outputs(tiny_checkpoint, reference):
+    path, _ = tiny_checkpoint
+    config = ModelConfig.from_pretrained(path)
+    per_token = PagedLatentCache.bytes_per_token(config, config.num_hidden_layers + 1, torch.float32)
+    # room for ~70 tokens: four sequences of up to 46 tokens cannot all stay resident
+    llm = LLM(str(path), dtype="float32", speculative_tokens=1, block_size=4,
+              kv_cache_memory_bytes=per_token * 72, max_num_batched_tokens=16)
+    assert _run(llm) == reference
+    assert llm.stats()["kv_blocks_used"] == 0
+
+
+class OracleRunner(ModelRunner):
+    """Replaces MTP drafts by the true greedy continuation, except every third draft: exercises
+    acceptance, partial acceptance and cache roll-back deterministically."""
+
+    truth: dict[tuple, list[int]] = {}
+
+    def _draft(self, seqs):
+        super()._draft(seqs)
+        for seq in seqs:
+            future = self.truth[tuple(seq.prompt_ids)][len(seq.output_ids):]
+            for j in range(len(seq.drafts)):
+                if j < len(future) and (len(seq.output_ids) + j) % 3:
+                    seq.drafts[j] = future[j]
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_accepted_drafts_keep_greedy_output_exact(tiny_checkpoint, reference, k):
+    path, _ = tiny_checkpoint
+    llm = LLM(str(path), dtype="float32", speculative_tokens=k, block_size=4, max_num_batched_tokens=64)
+    OracleRunner.truth = {tuple(p): r for p, r in zip(PROMPTS, reference)}
+    llm.engine.runner.__class__ = OracleRunner
+    assert _run(llm) == reference
+    stats = llm.stats()
+    assert 0 < stats["spec_tokens_accepted"] < stats["spec_tokens_proposed"]
+
+
+def test_prefix_cache_reuses_blocks_and_gives_same_output(tiny_checkpoint):
+    path, model = tiny_checkpoint
+    llm = LLM(str(path), dtype="float32", speculative_tokens=1, block_size=4)
+    prompt = list(range(30, 60))
+    first = _run(llm, [prompt])
+    bm = llm.engine.block_manager
+    cached, _ = bm.match_prefix(prompt + first[0])
+    assert len(cached) >= len(prompt) // 4  # the prompt's blocks are published
+    second = _run(llm, [prompt])
+    assert first == second == [greedy_reference(model, prompt, 16)]
+
+
+def test_stop_strings_stop_ids_max_tokens_and_logprobs(tiny_checkpoint, reference):
+    path, _ = tiny_checkpoint
+    llm = LLM(str(path), dtype="float32")
+    full = reference[1]
+    out = llm.generate([PROMPTS[1]], SamplingParams(temperature=0, max_tokens=16, stop_token_ids=[full[5]], ignore_eos=True))[0].outputs[0]
+    assert out.token_ids == full[: full.index(full[5]) + 1] and out.finish_reason == "stop"
+    out = llm.generate([PROMPTS[1]], SamplingParams(temperature=0, max_tokens=4, ignore_eos=True, logprobs=3))[0].outputs[0]
+    assert out.token_ids == full[:4] and out.finish_reason == "length"
+    assert len(out.logprobs) == 4 and all(lp.token_id == t for lp, t in zip(out.logprobs, full))
+    assert all(max(lp.top.values()) == pytest.approx(lp.logprob) for lp in out.logprobs)  # greedy = top-1
+    text = llm.tokenizer.decode(full, skip_special_tokens=True)
+    stop = text[len(text) // 2 : len(text) // 2 + 2]
+    if stop.strip():
+        out = llm.generate([PROMPTS[1]], SamplingParams(temperature=0, max_tokens=16, stop=[stop], ignore_eos=True))[0].outputs[0]
+        assert stop not in out.text and text.startswith(out.text) and out.finish_reason == "stop"
+
+
+def test_seeded_sampling_is_reproducible_and_seeds_differ(tiny_checkpoint):
+    path, _ = tiny_checkpoint
+    llm = LLM(str(path), dtype="float32", speculative_tokens=1)
+    params = lambda seed: SamplingParams(temperature=1.0, top_p=0.9, top_k=50, max_tokens=24, seed=seed, ignore_eos=True)
+    a, b, c = (_run(llm, [PROMPTS[0]], params(s))[0] for s in (7, 7, 8))
+    assert a == b and a != c
+
+
+def test_bad_requests_are_value_errors(tiny_checkpoint):
+    path, _ = tiny_checkpoint
+    llm = LLM(str(path), dtype="float32", max_model_len=32)
+    with pytest.raises(ValueError, match="maximum context length is 32"):
+        llm.generate([list(range(40))], GREEDY)
+    with pytest.raises(ValueError, match="empty"):
+        llm.generate([[]], GREEDY)
+    with pytest.raises(ValueError, match="token ids must be in"):
+        llm.generate([[999999]], GREEDY)
+    with pytest.raises(ValueError, match="top_p"):
+        SamplingParams(top_p=0)
+
+
+def test_abort_frees_blocks_at_once(tiny_checkpoint):
+    path, _ = tiny_checkpoint
+    llm = LLM(str(path), dtype="float32", block_size=4)
+    engine = llm.engine
+    engine.add_request("a", list(range(5, 25)), SamplingParams(temperature=0, max_tokens=100, ignore_eos=True))
+    engine.step()
+    engine.step()
+    assert engine.block_manager.num_used > 0
+    engine.abort_request("a")
+    assert engine.block_manager.num_used == 0 and not engine.has_unfinished_requests()
+
+
+def test_deepseek_v3_latent_cache_is_70272_bytes_per_token():
+    assert PagedLatentCache.bytes_per_token(ModelConfig(), 61, torch.bfloat16) == 70_272
