@@ -22,7 +22,7 @@ def agent_app(database_url, tmp_path_factory):
     with ScriptedOpenAIServer(script, model="scripted-model") as model:
         tmp = tmp_path_factory.mktemp("agent-app")
         server = start_app(tmp, database_url, {"MODEL_BACKEND": "openai", "MODEL_BASE_URL": model.base_url,
-                                              "MODEL_NAME": "scripted-model"})
+                                              "MODEL_NAME": "scripted-model", "RATE_LIMIT_PER_MINUTE": "1000"})
         yield server, tmp / "var"
         stop_app(server)
 

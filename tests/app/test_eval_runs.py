@@ -12,7 +12,8 @@ from tests.support.scripted_openai import ScriptedOpenAIServer
 def eval_app(database_url, tmp_path_factory):
     with ScriptedOpenAIServer(lambda body: "So the answer is $\\boxed{3}$.", model="scripted-model") as model:
         server = start_app(tmp_path_factory.mktemp("eval-app"), database_url,
-                           {"MODEL_BACKEND": "openai", "MODEL_BASE_URL": model.base_url, "MODEL_NAME": "scripted-model"})
+                           {"MODEL_BACKEND": "openai", "MODEL_BASE_URL": model.base_url, "MODEL_NAME": "scripted-model",
+                            "RATE_LIMIT_PER_MINUTE": "1000"})  # the test polls
         yield server
         stop_app(server)
 
@@ -20,7 +21,9 @@ def eval_app(database_url, tmp_path_factory):
 def wait_done(server, key: str, run_id: str) -> dict:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        run = httpx.get(f"{server.url}/api/eval-runs/{run_id}", headers=auth(key)).json()
+        resp = httpx.get(f"{server.url}/api/eval-runs/{run_id}", headers=auth(key))
+        assert resp.status_code == 200, resp.text
+        run = resp.json()
         if run["status"] in ("done", "failed"):
             return run
         time.sleep(0.5)
