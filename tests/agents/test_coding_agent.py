@@ -130,40 +130,35 @@ def run_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
                           env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
 
 
-def test_cli_fixes_failing_test(repo, tmp_path):
-    with ScriptedOpenAIServer(fixer) as server:
-        proc = run_cli("--workspace", str(repo), "--base-url", server.base_url, "--model", "scripted-model",
-                       "--auto-approve", "--db", str(tmp_path / "db.sqlite"), TASK)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    out = proc.stdout
-    assert '  -> read_file {"path": "calc.py"}' in out
-    assert f'  -> run_command {{"command": "{PYTEST}"}}' in out
-    assert "  <- edit_file: replaced 1 occurrence(s) in calc.py" in out
-    assert "  <- run_command: exit code 0" in out
-    assert out.rstrip().endswith("Final answer:\nFixed: add() subtracted; it now adds and the test passes.")
-    assert (repo / "calc.py").read_text() == "def add(a, b):\n    return a + b\n"
-
-
-def test_thread_resumes_after_process_restart(repo, tmp_path):
+def test_cli_thread_resumes_after_process_restart(repo, tmp_path):
+    """First process: reads, wants to run pytest, nobody approves: paused (exit 4). Second
+    process (same thread and db): resumes from the checkpoint and fixes the test."""
     db = str(tmp_path / "threads.sqlite")
     common = ["--workspace", str(repo), "--model", "scripted-model", "--db", db, "--thread-id", "job-1"]
     with ScriptedOpenAIServer(fixer) as server:
         first = run_cli(*common, "--base-url", server.base_url, TASK)  # stdin closed: nobody approves
         assert first.returncode == 4, first.stdout + first.stderr
+        assert f'  -> run_command {{"command": "{PYTEST}"}}' in first.stdout
         assert "Approval needed for:\n  run_command" in first.stdout
         assert "paused: waiting for approval. Resume with --thread-id job-1" in first.stdout
         assert len(server.chat_requests) == 2
         second = run_cli(*common, "--base-url", server.base_url, "--auto-approve")
         assert second.returncode == 0, second.stdout + second.stderr
         history = server.chat_requests[2]["messages"]
-    assert "resuming thread job-1" in second.stdout
+    out = second.stdout
+    assert out.startswith("thread job-1, workspace ") and "resuming thread job-1" in out
+    assert "resuming thread job-1\n  <- run_command: exit code 1\n" in out  # the approved call runs first
+    assert "  <- edit_file: replaced 1 occurrence(s) in calc.py" in out
+    assert "  <- run_command: exit code 0" in out
+    assert out.rstrip().endswith("Final answer:\nFixed: add() subtracted; it now adds and the test passes.")
     # The new process continued the stored thread: task and the first process's tool result are there.
     assert history[1] == {"role": "user", "content": TASK}
     assert history[3]["role"] == "tool" and "return a - b" in history[3]["content"]
     assert "1 failed" in history[5]["content"]
     assert (repo / "calc.py").read_text() == "def add(a, b):\n    return a + b\n"
-    nothing = run_cli(*common, "--base-url", "http://127.0.0.1:9/v1")
-    assert nothing.returncode == 1 and "error: give a TASK" in nothing.stdout
+    out = io.StringIO()
+    assert main([*common, "--base-url", "http://127.0.0.1:9/v1"], stdin=io.StringIO(), out=out) == 1
+    assert "error: give a TASK (the thread has nothing pending)" in out.getvalue()
 
 
 def test_cli_bad_input(tmp_path, capsys):
