@@ -58,6 +58,7 @@ class SandboxResult:
     duration_s: float
     truncated: bool
     cpu_s: float = 0.0
+    uid: int | None = None  # the unprivileged uid the run used (None when not dropping privileges)
 
     @property
     def ok(self) -> bool:
@@ -235,7 +236,9 @@ class Sandbox:
             out, err, status, reason = self._collect(proc, status_r, limits, start)
         finally:
             os.close(status_r)
-        return self._result(proc, out, err, status, reason, limits, time.monotonic() - start)
+        result = self._result(proc, out, err, status, reason, limits, time.monotonic() - start)
+        result.uid = uid
+        return result
 
     def _collect(self, proc: subprocess.Popen, status_r: int, limits: SandboxLimits,
                  start: float) -> tuple[_Stream, _Stream, bytes, str | None]:
@@ -300,7 +303,8 @@ class Sandbox:
             stderr = f"{stderr}sandbox: {why}\n" if reason == "sandbox_error" else stderr
         elif reason is None:
             returncode = os.waitstatus_to_exitcode(final["status"])
-            if returncode == -signal.SIGXCPU or (returncode == -signal.SIGKILL and cpu >= 0.95 * math.ceil(limits.cpu_seconds)):
+            cpu_limit_hit = returncode == -signal.SIGKILL and cpu >= 0.95 * math.ceil(limits.cpu_seconds)
+            if returncode == -signal.SIGXCPU or cpu_limit_hit:
                 reason = "cpu_timeout"
             elif returncode != 0 and any(marker in stderr for marker in MEMORY_MARKERS):
                 reason = "memory"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.sandbox import Sandbox, SandboxError, SandboxLimits
+from tools.sandbox import Sandbox, SandboxError, SandboxLimits, SandboxResult
 
 QUICK = SandboxLimits(cpu_seconds=5, wall_seconds=10)
 
@@ -19,16 +19,16 @@ def sandbox() -> Sandbox:
     return Sandbox(QUICK)
 
 
-def _sandbox_processes() -> list[int]:
-    """Host pids running as one of the sandbox uids (there should be none after a run)."""
+def _processes_of(uid: int | None) -> list[int]:
+    """Host pids running as ``uid`` (there should be none once its run is over)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                uid = entry.stat().st_uid
+                owner = entry.stat().st_uid
             except FileNotFoundError:
                 continue
-            if 200_000 <= uid < 260_000:
+            if owner == uid:
                 pids.append(int(entry.name))
     return pids
 
@@ -40,12 +40,13 @@ def _describe(pid: int) -> str:
         return str(exc)
 
 
-def _host_is_fine(sandbox: Sandbox) -> None:
-    """After an escape attempt: no sandbox process is left and a normal run still works."""
+def _host_is_fine(sandbox: Sandbox, escape: SandboxResult) -> None:
+    """After an escape attempt: no process of its run is left and a normal run still works."""
+    assert escape.uid is not None or not sandbox.drops_privileges
     deadline = time.monotonic() + 5
-    while _sandbox_processes() and time.monotonic() < deadline:
+    while escape.uid is not None and _processes_of(escape.uid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    leftovers = {pid: _describe(pid) for pid in _sandbox_processes()}
+    leftovers = {pid: _describe(pid) for pid in _processes_of(escape.uid)} if escape.uid is not None else {}
     assert leftovers == {}
     result = sandbox.run_python("print(6 * 7)")
     assert result.ok and result.stdout == "42\n"
@@ -119,7 +120,7 @@ def test_escape_write_outside_workspace(sandbox, tmp_path):
     assert "wrote /tmp/sandbox_escape_marker.txt" in result.stdout
     assert f"denied {repo_file} PermissionError" in result.stdout
     assert "denied /etc/pwned PermissionError" in result.stdout
-    _host_is_fine(sandbox)
+    _host_is_fine(sandbox, result)
 
 
 def test_escape_read_secret_outside_workspace(sandbox, tmp_path):
@@ -145,7 +146,7 @@ def test_escape_read_secret_outside_workspace(sandbox, tmp_path):
     # The host's /tmp (where the secret lives) is not even visible: only the work dir is mounted.
     listing = result.stdout.splitlines()[-1]
     assert listing.startswith("ls [") and "pytest-of" not in listing
-    _host_is_fine(sandbox)
+    _host_is_fine(sandbox, result)
 
 
 def _listener() -> tuple[socket.socket, int]:
@@ -186,7 +187,7 @@ def test_escape_network_socket_to_host_listener(sandbox):
         allowed = sandbox.run(["python", "-c", CONNECT, str(port)], limits=replace(QUICK, network=True))
         assert allowed.stdout == "connected\n", allowed.stderr
         assert _accepted(server)
-    _host_is_fine(sandbox)
+    _host_is_fine(sandbox, result)
 
 
 def test_escape_fork_bomb(sandbox):
@@ -201,7 +202,7 @@ def test_escape_fork_bomb(sandbox):
     result = sandbox.run_python(bomb, limits=replace(QUICK, wall_seconds=3))
     assert result.timed_out and result.killed_reason == "wall_timeout"
     assert result.returncode is None
-    _host_is_fine(sandbox)
+    _host_is_fine(sandbox, result)
 
 
 def test_fork_is_limited_to_max_processes(sandbox):
@@ -219,7 +220,7 @@ def test_fork_is_limited_to_max_processes(sandbox):
     )
     result = sandbox.run_python(code, limits=replace(QUICK, max_processes=10))
     assert "fork failed after 9 BlockingIOError" in result.stdout, (result.stdout, result.stderr)
-    _host_is_fine(sandbox)
+    _host_is_fine(sandbox, result)
 
 
 def test_escape_allocate_8_gb(sandbox):
@@ -227,28 +228,28 @@ def test_escape_allocate_8_gb(sandbox):
     assert not result.ok
     assert result.killed_reason == "memory"
     assert "MemoryError" in result.stderr and "allocated" not in result.stdout
-    _host_is_fine(sandbox)
+    _host_is_fine(sandbox, result)
 
 
 def test_escape_infinite_loop_cpu_limit(sandbox):
     result = sandbox.run_python("while True:\n    pass", limits=replace(QUICK, cpu_seconds=1))
     assert result.timed_out and result.killed_reason == "cpu_timeout"
     assert result.cpu_s >= 0.9
-    _host_is_fine(sandbox)
+    _host_is_fine(sandbox, result)
 
 
 def test_escape_sleeping_forever_wall_limit(sandbox):
     result = sandbox.run_python("import time\ntime.sleep(1000)", limits=replace(QUICK, wall_seconds=1))
     assert result.timed_out and result.killed_reason == "wall_timeout" and result.returncode is None
     assert result.duration_s < 5
-    _host_is_fine(sandbox)
+    _host_is_fine(sandbox, result)
 
 
 def test_escape_output_flood(sandbox):
     result = sandbox.run_python("import sys\nwhile True:\n    sys.stdout.write('x' * 65536)")
     assert result.killed_reason == "output" and result.truncated
     assert len(result.stdout) == QUICK.max_output_bytes
-    _host_is_fine(sandbox)
+    _host_is_fine(sandbox, result)
 
 
 def test_large_output_is_truncated_not_killed(sandbox):
@@ -257,7 +258,7 @@ def test_large_output_is_truncated_not_killed(sandbox):
     assert result.stdout == "y" * QUICK.max_output_bytes
 
 
-def test_escaped_daemon_is_killed_with_the_run(sandbox, tmp_path):
+def test_escaped_daemon_is_killed_with_the_run(sandbox):
     code = (
         "import os, time\n"
         "if os.fork() == 0:\n"
@@ -269,7 +270,7 @@ def test_escaped_daemon_is_killed_with_the_run(sandbox, tmp_path):
     )
     result = sandbox.run_python(code)
     assert result.ok and result.stdout == "parent done\n"
-    _host_is_fine(sandbox)
+    _host_is_fine(sandbox, result)
 
 
 def test_file_size_limit(sandbox):
