@@ -200,3 +200,17 @@ def test_postgres_checkpointer_survives_a_new_agent(repo):
             assert json.dumps(agent.messages(thread)).count('"role": "tool"') == 4
     assert events[-1].status == "done"
     assert (repo / "calc.py").read_text() == "def add(a, b):\n    return a + b\n"
+
+
+def test_cli_asks_for_approval_on_stdin(repo, tmp_path):
+    script = [[ToolCall("write_file", {"path": "a.txt", "content": "A"})],
+              [ToolCall("write_file", {"path": "b.txt", "content": "B"})], "wrote a, not b"]
+    with ScriptedOpenAIServer(script) as server:
+        out = io.StringIO()
+        code = main(["--workspace", str(repo), "--base-url", server.base_url, "--model", "m",
+                     "--db", str(tmp_path / "db.sqlite"), "write two files"], stdin=io.StringIO("y\nn\n"), out=out)
+        denied = server.chat_requests[2]["messages"][-1]["content"]
+    assert code == 0, out.getvalue()
+    assert out.getvalue().count("Approve? [y/N]") == 2
+    assert (repo / "a.txt").read_text() == "A" and not (repo / "b.txt").exists()
+    assert denied == "error: the user did not approve this action"
