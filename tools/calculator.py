@@ -21,7 +21,8 @@ CAS_LIMITS = SandboxLimits(cpu_seconds=20, wall_seconds=30, memory_bytes=2 << 30
 CAS_PROGRAM = r"""
 import json, sys
 import sympy
-from sympy.parsing.sympy_parser import parse_expr, standard_transformations, implicit_multiplication_application, convert_xor
+from sympy.parsing.sympy_parser import (parse_expr, standard_transformations,
+                                        implicit_multiplication_application, convert_xor)
 
 req = json.load(sys.stdin)
 transformations = standard_transformations + (implicit_multiplication_application, convert_xor)
