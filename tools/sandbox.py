@@ -303,7 +303,7 @@ class Sandbox:
             stderr = f"{stderr}sandbox: {why}\n" if reason == "sandbox_error" else stderr
         elif reason is None:
             returncode = os.waitstatus_to_exitcode(final["status"])
-            cpu_limit_hit = returncode == -signal.SIGKILL and cpu >= 0.95 * math.ceil(limits.cpu_seconds)
+            cpu_limit_hit = returncode == -signal.SIGKILL and cpu >= 0.8 * math.ceil(limits.cpu_seconds)
             if returncode == -signal.SIGXCPU or cpu_limit_hit:
                 reason = "cpu_timeout"
             elif returncode != 0 and any(marker in stderr for marker in MEMORY_MARKERS):
