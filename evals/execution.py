@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import secrets
 import shutil
 import sys
 import tempfile
@@ -30,7 +31,7 @@ class ExecConfig:
     time_limit_factor: float = 4.0
     wall_factor: float = 5.0
     wall_slack: float = 1.0
-    load_limit: float = 10.0
+    load_limit: float = 5.0
     program_cap: float = 60.0
     record_test_limit: float = 30.0
     memory_bytes: int = 2 << 30
@@ -93,16 +94,21 @@ def run_task(sandbox: Sandbox, task: dict, config: ExecConfig) -> ExecReport:
     all-failed report with `crash` set.
     """
     n_tests = 1 if task["mode"] == "check" else len(task["inputs"])
+    nonce = secrets.token_hex(16)
     workdir = Path(tempfile.mkdtemp(prefix="evals-"))
     try:
         (workdir / "runner.py").write_bytes(RUNNER_PATH.read_bytes())
-        (workdir / "task.pkl").write_bytes(pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL))
+        payload = pickle.dumps({**task, "nonce": nonce}, protocol=pickle.HIGHEST_PROTOCOL)
+        (workdir / "task.pkl").write_bytes(payload)
         result = sandbox.run(
             [sys.executable, "-I", "runner.py"],
             cwd=str(workdir),
             limits=sandbox_limits(task["cpu_limits"], config),
         )
         report = _parse_report(result.stdout)
+        if report is not None and report.get("nonce") != nonce:
+            return ExecReport("F" * n_tests, crash="the test report was not written by the test runner",
+                              duration_s=result.duration_s)
         if report is None:
             reason = result.killed_reason or ("timed out" if result.timed_out else f"exit code {result.returncode}")
             return ExecReport("F" * n_tests, crash=f"test process died without a report ({reason})",

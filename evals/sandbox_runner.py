@@ -20,11 +20,13 @@ Protocol. The working directory holds `task.pkl`, a pickled dict written by the 
   ``load_limit``: seconds allowed to execute ``program`` itself.
 
 The runner deletes ``task.pkl`` once read (the candidate must not read the expected outputs),
-silences fds 1 and 2 while candidate code runs, and writes one JSON object to the original
-stdout: ``{"load_error": str|null, "results": "PFT..", "errors": {index: message}}`` where each
+silences fds 0-2 while candidate code runs, and writes one JSON object to the original stdout:
+``{"nonce": task["nonce"], "load_error": str|null, "results": "PFT..", "errors": {index: message}}``
+(the harness rejects a report without the task's random nonce, so a program that writes a report
+of its own to the saved stdout fails), where each
 result letter is P (passed), F (failed: wrong answer or exception), T (time limit) or S (skipped:
-the tests after the first time-out are not run, since the program has failed already and a slow
-program would otherwise spend its time limit on every remaining input).
+the run ends at the first time-out, since the program has failed already and a slow program would
+otherwise spend its time limit on every remaining input).
 """
 import copy
 import hashlib
@@ -35,7 +37,6 @@ import numbers
 import os
 import pickle
 import signal
-import sys
 import time
 
 MAX_ERRORS_REPORTED = 5
@@ -43,13 +44,37 @@ MAX_ERROR_CHARS = 300
 FINGERPRINT_OVER_BYTES = 64 << 10
 
 
-class TestTimeout(BaseException):
-    """Raised by the timers; a BaseException so that `except Exception` in candidate code
-    cannot swallow it."""
+class Run:
+    """The report being built. `finish` writes it to the saved stdout and ends the process; the
+    timers call `time_out`, which finishes at once: the timed-out test is T and the ones after it
+    S, and no exception is raised that candidate code could catch and ignore."""
 
+    def __init__(self, report_fd, nonce, n_tests):
+        self.report_fd, self.nonce, self.n_tests = report_fd, nonce, n_tests
+        self.letters, self.errors = [], {}
+        self.loading = True
 
-def _on_timer(signum, frame):
-    raise TestTimeout("time limit exceeded")
+    def fail(self, index, letter, message):
+        self.letters.append(letter)
+        if len(self.errors) < MAX_ERRORS_REPORTED:
+            self.errors[str(index)] = message
+
+    def finish(self, load_error=None):
+        if load_error is not None:
+            self.letters = ["F"] * self.n_tests
+        report = {"nonce": self.nonce, "load_error": load_error, "results": "".join(self.letters),
+                  "errors": self.errors}
+        os.write(self.report_fd, json.dumps(report).encode())
+        os._exit(0)
+
+    def time_out(self, signum, frame):
+        _disarm()
+        if self.loading:
+            self.finish("time limit exceeded while loading the program")
+        index = len(self.letters)
+        self.fail(index, "T", "time limit exceeded")
+        self.letters.extend("S" * (self.n_tests - index - 1))
+        self.finish()
 
 
 def _arm(cpu_seconds, wall_seconds):
@@ -135,24 +160,22 @@ def _message(exc):
     return text[:MAX_ERROR_CHARS]
 
 
-def _run_tests(task, env, record):
-    """Run each test; returns (letters, errors, outputs, cpu_times)."""
-    mode = task["mode"]
-    cpu_limits, wall_limits = task["cpu_limits"], task["wall_limits"]
-    letters, errors, outputs, cpu_times = [], {}, [], []
+def _run_tests(task, env, run):
+    """Run each test, appending its letter to `run`; returns (outputs, cpu_times, fingerprinted)
+    for a record run."""
+    mode, record = task["mode"], bool(task.get("record"))
+    outputs, cpu_times = [], []
     fingerprinted = set(task.get("fingerprinted", ()))
     if mode == "check":
         exec(task["test_code"], env)
         calls = [lambda: env["check"](env[task["entry_point"]])]
-        inputs = [None]
     else:
         fn = env[task["entry_point"]]
-        inputs = task["inputs"]
-        calls = [(lambda inp=inp: fn(*copy.deepcopy(inp))) for inp in inputs]
+        calls = [(lambda inp=inp: fn(*copy.deepcopy(inp))) for inp in task["inputs"]]
     for i, call in enumerate(calls):
         started = time.process_time()
         try:
-            _arm(cpu_limits[i], wall_limits[i])
+            _arm(task["cpu_limits"][i], task["wall_limits"][i])
             try:
                 out = call()
             finally:
@@ -160,31 +183,20 @@ def _run_tests(task, env, record):
             cpu_times.append(time.process_time() - started)
             if record:
                 outputs.append(_recordable(out, i, fingerprinted))
-                letters.append("P")
+                passed = True
+            elif mode == "check":
+                passed = True
             elif i in fingerprinted:
-                letters.append("P" if fingerprint(out) == task["expected"][i] else "F")
-                if letters[-1] == "F" and len(errors) < MAX_ERRORS_REPORTED:
-                    errors[i] = "wrong answer"
-            elif mode == "check" or _matches(out, task["expected"][i], inputs[i], task["atol"], task["special"]):
-                letters.append("P")
+                passed = fingerprint(out) == task["expected"][i]
             else:
-                letters.append("F")
-                if len(errors) < MAX_ERRORS_REPORTED:
-                    errors[i] = "wrong answer"
-        except TestTimeout:
-            letters.append("T")
-            cpu_times.append(time.process_time() - started)
-            if len(errors) < MAX_ERRORS_REPORTED:
-                errors[i] = "time limit exceeded"
-            letters.append("S" * (len(calls) - i - 1))
-            break
+                passed = _matches(out, task["expected"][i], task["inputs"][i], task["atol"], task["special"])
+            if passed:
+                run.letters.append("P")
+            else:
+                run.fail(i, "F", "wrong answer")
         except BaseException as exc:  # noqa: BLE001 - candidate code may raise anything, SystemExit included
-            _disarm()
-            letters.append("F")
-            cpu_times.append(time.process_time() - started)
-            if len(errors) < MAX_ERRORS_REPORTED:
-                errors[i] = _message(exc)
-    return "".join(letters), errors, outputs, cpu_times, sorted(fingerprinted)
+            run.fail(i, "F", _message(exc))
+    return outputs, cpu_times, sorted(fingerprinted)
 
 
 def _recordable(out, index, fingerprinted):
@@ -200,17 +212,14 @@ def main():
     with open("task.pkl", "rb") as fh:
         task = pickle.load(fh)
     os.remove("task.pkl")
-    record = bool(task.get("record"))
     report_fd = os.dup(1)
     devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 0)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
-    signal.signal(signal.SIGPROF, _on_timer)
-    signal.signal(signal.SIGALRM, _on_timer)
-    n_tests = 1 if task["mode"] == "check" else len(task["inputs"])
-    report = {"load_error": None, "results": "", "errors": {}}
-    env = {"__name__": "__main__", "__builtins__": __builtins__}
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    run = Run(report_fd, task.pop("nonce"), 1 if task["mode"] == "check" else len(task["inputs"]))
+    signal.signal(signal.SIGPROF, run.time_out)
+    signal.signal(signal.SIGALRM, run.time_out)
+    env = {"__name__": "solution", "__builtins__": __builtins__}
     try:
         _arm(task["load_limit"], task["load_limit"] * 2)
         try:
@@ -219,23 +228,14 @@ def main():
             _disarm()
         if task["entry_point"] not in env:
             raise NameError(f"the program does not define {task['entry_point']}")
-    except BaseException as exc:  # noqa: BLE001
-        report["load_error"] = _message(exc)
-        report["results"] = "F" * n_tests
-    else:
-        try:
-            letters, errors, outputs, cpu_times, fingerprinted = _run_tests(task, env, record)
-        except BaseException as exc:  # noqa: BLE001 - e.g. the candidate broke the test's imports
-            report["load_error"] = _message(exc)
-            report["results"] = "F" * n_tests
-        else:
-            report["results"], report["errors"] = letters, {str(k): v for k, v in errors.items()}
-            if record:
-                with open("outputs.pkl", "wb") as fh:
-                    pickle.dump({"outputs": outputs, "cpu_times": cpu_times, "fingerprinted": fingerprinted}, fh)
-    sys.stdout.flush()
-    os.write(report_fd, json.dumps(report).encode())
-    os._exit(0)
+        run.loading = False
+        outputs, cpu_times, fingerprinted = _run_tests(task, env, run)
+    except BaseException as exc:  # noqa: BLE001 - a broken program, or one that broke the test's imports
+        run.finish(_message(exc))
+    if task.get("record"):
+        with open("outputs.pkl", "wb") as fh:
+            pickle.dump({"outputs": outputs, "cpu_times": cpu_times, "fingerprinted": fingerprinted}, fh)
+    run.finish()
 
 
 if __name__ == "__main__":

@@ -71,11 +71,13 @@ class RunStore:
             path.write_text(json.dumps(identity, indent=2) + "\n", encoding="utf-8")
 
     def _repair_torn_tail(self) -> None:
-        """Make sure the file ends with a newline so that appended records start on their own line."""
+        """Drop a torn last line (a write cut short by a crash) so that appends start clean."""
         path = self.dir / SAMPLES_FILE
-        if path.is_file() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
-            with open(path, "a", encoding="utf-8") as fh:
-                fh.write("\n")
+        if path.is_file():
+            data = path.read_bytes()
+            if data and not data.endswith(b"\n"):
+                with open(path, "r+b") as fh:
+                    fh.truncate(data.rfind(b"\n") + 1)
 
     def done(self) -> set[tuple[str, int]]:
         return {(s["problem_id"], int(s["sample_index"])) for s in self.samples}
