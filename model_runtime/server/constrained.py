@@ -148,7 +148,7 @@ class GrammarBackend:
             schema = _check_schema(parameters, f"the parameters of tool {name!r}") if parameters else EMPTY_PARAMETERS
             tags.append(TagFormat(
                 begin=f"{CALL_BEGIN}function{TOOL_SEP}{name}\n```json\n",
-                content=JSONSchemaFormat(json_schema=schema, excludes=list(MARKERS), max_whitespace_cnt=1),
+                content=JSONSchemaFormat(json_schema=schema, max_whitespace_cnt=1),
                 end=f"\n```{CALL_END}",
             ))
         section = TagFormat(
