@@ -11,7 +11,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools.sandbox import Sandbox, SandboxLimits
+from tools.sandbox import Sandbox, SandboxLimits, SandboxResult
 
 RUNNER_PATH = Path(__file__).resolve().parent / "sandbox_runner.py"
 
@@ -74,10 +74,9 @@ class ExecReport:
         return None
 
 
-def sandbox_limits(cpu_limits: list[float], config: ExecConfig) -> SandboxLimits:
-    """Whole-process limits for a run whose tests have `cpu_limits`."""
-    tests_cpu = min(config.program_cap, sum(cpu_limits))
-    cpu = tests_cpu + config.load_limit + 2.0
+def sandbox_limits(tasks: list[dict], config: ExecConfig) -> SandboxLimits:
+    """Whole-run backstop limits for `tasks` (their own per-test timers normally end them first)."""
+    cpu = sum(min(config.program_cap, sum(t["cpu_limits"])) + config.load_limit + 2.0 for t in tasks)
     return SandboxLimits(
         cpu_seconds=cpu,
         wall_seconds=2 * cpu + 5.0,
@@ -88,52 +87,64 @@ def sandbox_limits(cpu_limits: list[float], config: ExecConfig) -> SandboxLimits
 
 
 def run_task(sandbox: Sandbox, task: dict, config: ExecConfig) -> ExecReport:
-    """Run `task` (see sandbox_runner's docstring) in the sandbox and parse its report.
+    """Run `task` (see sandbox_runner's docstring) in its own sandboxed process and parse its report.
 
     Never raises because of what the program did: a crash, a kill or garbage output becomes an
     all-failed report with `crash` set.
     """
-    n_tests = 1 if task["mode"] == "check" else len(task["inputs"])
-    nonce = secrets.token_hex(16)
+    return _run(sandbox, [task], config, batch=False)[0]
+
+
+def run_batch(sandbox: Sandbox, tasks: list[dict], config: ExecConfig) -> list[ExecReport]:
+    """Run trusted reference tasks in one sandboxed process (one forked child each): what a fresh
+    sandbox per canonical solution would give, without its start-up cost."""
+    return _run(sandbox, tasks, config, batch=True)
+
+
+def _run(sandbox: Sandbox, tasks: list[dict], config: ExecConfig, batch: bool) -> list[ExecReport]:
+    nonces = [secrets.token_hex(16) for _ in tasks]
+    stamped = [{**task, "nonce": nonce} for task, nonce in zip(tasks, nonces)]
     workdir = Path(tempfile.mkdtemp(prefix="evals-"))
     try:
         (workdir / "runner.py").write_bytes(RUNNER_PATH.read_bytes())
-        payload = pickle.dumps({**task, "nonce": nonce}, protocol=pickle.HIGHEST_PROTOCOL)
-        (workdir / "task.pkl").write_bytes(payload)
-        result = sandbox.run(
-            [sys.executable, "-I", "runner.py"],
-            cwd=str(workdir),
-            limits=sandbox_limits(task["cpu_limits"], config),
-        )
-        report = _parse_report(result.stdout)
-        if report is not None and report.get("nonce") != nonce:
-            return ExecReport("F" * n_tests, crash="the test report was not written by the test runner",
-                              duration_s=result.duration_s)
-        if report is None:
-            reason = result.killed_reason or ("timed out" if result.timed_out else f"exit code {result.returncode}")
-            return ExecReport("F" * n_tests, crash=f"test process died without a report ({reason})",
-                              duration_s=result.duration_s)
-        parsed = ExecReport(
-            results=str(report.get("results", "")),
-            errors={str(k): str(v) for k, v in (report.get("errors") or {}).items()},
-            load_error=report.get("load_error"),
-            duration_s=result.duration_s,
-        )
-        if len(parsed.results) != n_tests or set(parsed.results) - set("PFTS"):
-            return ExecReport("F" * n_tests, crash="malformed test report", duration_s=result.duration_s)
-        if task.get("record"):
-            _attach_outputs(parsed, workdir / "outputs.pkl")
-        return parsed
+        payload = {"batch": stamped} if batch else stamped[0]
+        (workdir / "task.pkl").write_bytes(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+        result = sandbox.run([sys.executable, "-I", "runner.py"], cwd=str(workdir),
+                             limits=sandbox_limits(tasks, config))
+        try:
+            raw = json.loads(result.stdout)
+        except (json.JSONDecodeError, TypeError):
+            raw = None
+        raws = raw if batch and isinstance(raw, list) and len(raw) == len(tasks) else [raw] if not batch else [None] * len(tasks)
+        return [
+            _report(task, report, nonce, result, workdir / (f"outputs-{i}.pkl" if batch else "outputs.pkl"))
+            for i, (task, report, nonce) in enumerate(zip(tasks, raws, nonces))
+        ]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _parse_report(stdout: str) -> dict | None:
-    try:
-        report = json.loads(stdout)
-    except (json.JSONDecodeError, TypeError):
-        return None
-    return report if isinstance(report, dict) else None
+def _report(task: dict, report: object, nonce: str, result: SandboxResult, outputs_path: Path) -> ExecReport:
+    """Check and parse one task's raw report."""
+    n_tests = 1 if task["mode"] == "check" else len(task["inputs"])
+    if not isinstance(report, dict):
+        reason = result.killed_reason or ("timed out" if result.timed_out else f"exit code {result.returncode}")
+        return ExecReport("F" * n_tests, crash=f"test process died without a report ({reason})",
+                          duration_s=result.duration_s)
+    if report.get("nonce") != nonce:
+        return ExecReport("F" * n_tests, crash="the test report was not written by the test runner",
+                          duration_s=result.duration_s)
+    parsed = ExecReport(
+        results=str(report.get("results", "")),
+        errors={str(k): str(v) for k, v in (report.get("errors") or {}).items()},
+        load_error=report.get("load_error"),
+        duration_s=result.duration_s,
+    )
+    if len(parsed.results) != n_tests or set(parsed.results) - set("PFTS"):
+        return ExecReport("F" * n_tests, crash="malformed test report", duration_s=result.duration_s)
+    if task.get("record"):
+        _attach_outputs(parsed, outputs_path)
+    return parsed
 
 
 def _attach_outputs(report: ExecReport, path: Path) -> None:

@@ -17,8 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evals.datasets import CodeProblem
-from evals.execution import RUNNER_PATH, ExecConfig, run_task
+from evals.execution import RUNNER_PATH, ExecConfig, run_batch
 from tools.sandbox import Sandbox
+
+
+# Canonical solutions run in a few batches per worker (one sandboxed process each); several per
+# worker so that one slow batch does not leave the other workers idle.
+BATCHES_PER_WORKER = 4
 
 
 class OracleError(RuntimeError):
@@ -84,13 +89,17 @@ def _reference_task(benchmark: str, problem: CodeProblem, config: ExecConfig) ->
     }
 
 
-def _compute(benchmark: str, problem: CodeProblem, sandbox: Sandbox, config: ExecConfig) -> OracleEntry:
-    report = run_task(sandbox, _reference_task(benchmark, problem, config), config)
-    if not report.passed or report.cpu_times is None:
-        raise OracleError(f"canonical solution of {problem.task_id} failed its own tests: {report.first_error()}")
-    expected = [] if test_mode(benchmark) == "check" else report.outputs
-    return OracleEntry(expected=expected, cpu_times=report.cpu_times, n_base=len(problem.base_inputs),
-                       fingerprinted=report.fingerprinted or [])
+def _compute(benchmark: str, problems: list[CodeProblem], sandbox: Sandbox, config: ExecConfig) -> list[OracleEntry]:
+    """Reference entries for a batch of problems, run in one sandboxed process."""
+    reports = run_batch(sandbox, [_reference_task(benchmark, p, config) for p in problems], config)
+    entries = []
+    for problem, report in zip(problems, reports):
+        if not report.passed or report.cpu_times is None:
+            raise OracleError(f"canonical solution of {problem.task_id} failed its own tests: {report.first_error()}")
+        expected = [] if test_mode(benchmark) == "check" else report.outputs
+        entries.append(OracleEntry(expected=expected, cpu_times=report.cpu_times, n_base=len(problem.base_inputs),
+                                   fingerprinted=report.fingerprinted or []))
+    return entries
 
 
 def build_oracle(
@@ -106,9 +115,11 @@ def build_oracle(
                 cached = pickle.load(fh)
     missing = [p for p in problems if p.task_id not in cached]
     if missing:
+        n_batches = min(len(missing), BATCHES_PER_WORKER * config.workers)
+        batches = [missing[i::n_batches] for i in range(n_batches)]
         with ThreadPoolExecutor(max_workers=config.workers) as pool:
-            entries = list(pool.map(lambda p: _compute(benchmark, p, sandbox, config), missing))
-        cached.update({p.task_id: e for p, e in zip(missing, entries)})
+            results = list(pool.map(lambda batch: _compute(benchmark, batch, sandbox, config), batches))
+        cached.update({p.task_id: e for batch, entries in zip(batches, results) for p, e in zip(batch, entries)})
         if cache_path is not None:
             _write_atomic(cache_path, cached)
     return {p.task_id: cached[p.task_id] for p in problems}

@@ -4,7 +4,9 @@ Standalone on purpose: it imports only the standard library (and numpy, lazily, 
 comparisons), because it is copied into the sandbox's working directory and run there as a
 script. The harness never imports it; `evals.execution` ships its source.
 
-Protocol. The working directory holds `task.pkl`, a pickled dict written by the harness:
+Protocol. The working directory holds `task.pkl`, a pickled dict written by the harness (or, for
+trusted reference runs, ``{"batch": [task, ...]}``: each task runs in a forked child, its outputs
+go to ``outputs-<index>.pkl``, and the report is a JSON list of the tasks' reports):
 
 - ``mode``: ``"io"`` (call the entry point on each input and compare with ``expected``) or
   ``"check"`` (run HumanEval's original ``check(candidate)`` as one test).
@@ -207,15 +209,8 @@ def _recordable(out, index, fingerprinted):
     return fingerprint(out)
 
 
-def main():
-    """Read task.pkl, run the tests, report JSON on the original stdout."""
-    with open("task.pkl", "rb") as fh:
-        task = pickle.load(fh)
-    os.remove("task.pkl")
-    report_fd = os.dup(1)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
+def _run_one(task, report_fd, outputs_path):
+    """Run one task and report it on `report_fd`; never returns."""
     run = Run(report_fd, task.pop("nonce"), 1 if task["mode"] == "check" else len(task["inputs"]))
     signal.signal(signal.SIGPROF, run.time_out)
     signal.signal(signal.SIGALRM, run.time_out)
@@ -233,9 +228,44 @@ def main():
     except BaseException as exc:  # noqa: BLE001 - a broken program, or one that broke the test's imports
         run.finish(_message(exc))
     if task.get("record"):
-        with open("outputs.pkl", "wb") as fh:
+        with open(outputs_path, "wb") as fh:
             pickle.dump({"outputs": outputs, "cpu_times": cpu_times, "fingerprinted": fingerprinted}, fh)
     run.finish()
+
+
+def _run_batch(tasks, report_fd):
+    """Trusted reference runs only: each task in a forked child (cheaper than a fresh sandbox per
+    task, still one process per task); reports a JSON list, null for a child that died silently."""
+    reports = []
+    for index, task in enumerate(tasks):
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_end)
+            _run_one(task, write_end, f"outputs-{index}.pkl")
+        os.close(write_end)
+        chunks = []
+        while chunk := os.read(read_end, 1 << 16):
+            chunks.append(chunk)
+        os.close(read_end)
+        os.waitpid(pid, 0)
+        reports.append(b"".join(chunks).decode() or "null")
+    os.write(report_fd, ("[" + ",".join(reports) + "]").encode())
+    os._exit(0)
+
+
+def main():
+    """Read task.pkl (one task, or {"batch": [task, ...]}), run, report JSON on the original stdout."""
+    with open("task.pkl", "rb") as fh:
+        payload = pickle.load(fh)
+    os.remove("task.pkl")
+    report_fd = os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    if "batch" in payload:
+        _run_batch(payload["batch"], report_fd)
+    _run_one(payload, report_fd, "outputs.pkl")
 
 
 if __name__ == "__main__":

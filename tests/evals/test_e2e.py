@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from evals import EndpointConfig, ExecConfig, RunConfig, load_run, run_benchmark
+from evals.cli import main as cli_main
 from evals.datasets import load_problems
 from tests.support.scripted_openai import Reply, ScriptedOpenAIServer
 
@@ -148,15 +149,24 @@ def test_failures_retries_timeouts_and_resume(tmp_path, exec_config):
     assert len(load_run(tmp_path)["samples"]) == 4
 
 
-def cli(*args, check=True):
+def cli(*args) -> subprocess.CompletedProcess:
+    """`python -m evals ...` as a user runs it."""
     result = subprocess.run([sys.executable, "-m", "evals", *map(str, args)], cwd=REPO, capture_output=True,
                             text=True, timeout=300)
-    if check:
-        assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, result.stderr
     return result
 
 
-def test_cli_run_resume_report_and_errors(tmp_path, exec_config):
+def main(capsys, *args) -> tuple[int, str]:
+    """The same CLI in-process (faster): exit code and stderr."""
+    try:
+        code = cli_main([str(a) for a in args])
+    except SystemExit as exc:  # argparse
+        code = exc.code
+    return code, capsys.readouterr().err
+
+
+def test_cli_run_resume_report_and_errors(tmp_path, exec_config, capsys):
     def script(body):
         if "messages" in body and "\\boxed" in body["messages"][0]["content"]:
             return problem_in(body, MATH).solution
@@ -168,28 +178,31 @@ def test_cli_run_resume_report_and_errors(tmp_path, exec_config):
         url = ["--base-url", server.base_url]
         out = cli("run", "humaneval", *url, *common, "--limit", "2", "--out", code_dir)
         assert "pass@1" in out.stdout
-        cli("run", "math500", *url, *common, "--limit", "3", "--concurrency", "2", "--out", math_dir)
+        assert main(capsys, "run", "math500", *url, *common, "--limit", "3", "--concurrency", "2",
+                    "--out", math_dir)[0] == 0
         n_requests = len(server.requests)
-        cli("run", "humaneval", *url, *common, "--limit", "2", "--out", code_dir)
+        assert main(capsys, "run", "humaneval", *url, *common, "--limit", "2", "--out", code_dir)[0] == 0
         assert len(server.requests) == n_requests  # resumed: nothing left to ask
-        clash = cli("run", "humaneval", *url, "--model", "other", "--limit", "2", "--out", code_dir, check=False)
-        assert clash.returncode == 2 and "holds a different run" in clash.stderr
+        code, err = main(capsys, "run", "humaneval", *url, "--model", "other", "--limit", "2", "--out", code_dir)
+        assert code == 2 and "holds a different run" in err
     assert json.loads((code_dir / "summary.json").read_text())["metrics"] == {"pass@1": 1.0}
     assert json.loads((math_dir / "summary.json").read_text())["metrics"]["accuracy"] == 1.0
 
     cli("report", code_dir, math_dir, "--out", tmp_path / "report.html")
     page = (tmp_path / "report.html").read_text()
     assert page.count("<img") == 3 and "MATH-500 accuracy by subject" in page and "DeepSeek-V3" in page
-    cli("report", code_dir, math_dir, "--out", tmp_path / "report.md")
+    assert main(capsys, "report", code_dir, math_dir, "--out", tmp_path / "report.md")[0] == 0
     assert len(list((tmp_path / "report_files").glob("*.png"))) == 3
     assert "| math" in (tmp_path / "report.md").read_text()
 
-    down = cli("run", "humaneval", "--base-url", "http://127.0.0.1:9/v1", *common, "--limit", "1",
-               "--retries", "0", "--out", tmp_path / "down", check=False)
-    assert down.returncode == 1 and "rerun the same command to resume" in down.stderr
-    bad_url = cli("run", "humaneval", "--base-url", "localhost:8000", *common, "--out", tmp_path / "x", check=False)
-    assert bad_url.returncode == 2 and "base URL must start with http" in bad_url.stderr
-    unknown = cli("run", "mmlu", "--base-url", "http://x/v1", "--model", "m", "--out", tmp_path / "y", check=False)
-    assert unknown.returncode == 2 and "invalid choice" in unknown.stderr
-    no_run = cli("report", tmp_path / "nothing", "--out", tmp_path / "r.html", check=False)
-    assert no_run.returncode == 2 and "holds no evals run" in no_run.stderr
+    code, err = main(capsys, "run", "humaneval", "--base-url", "http://127.0.0.1:9/v1", *common, "--limit", "1",
+                     "--retries", "0", "--out", tmp_path / "down")
+    assert code == 1 and "rerun the same command to resume" in err
+    code, err = main(capsys, "run", "humaneval", "--base-url", "localhost:8000", *common, "--out", tmp_path / "x")
+    assert code == 2 and "base URL must start with http" in err
+    code, err = main(capsys, "run", "mmlu", "--base-url", "http://x/v1", "--model", "m", "--out", tmp_path / "y")
+    assert code == 2 and "invalid choice" in err
+    code, err = main(capsys, "report", tmp_path / "nothing", "--out", tmp_path / "r.html")
+    assert code == 2 and "holds no evals run" in err
+    code, err = main(capsys, "report", code_dir, "--out", tmp_path / "r.pdf")
+    assert code == 2 and ".html or .md" in err
