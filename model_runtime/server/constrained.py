@@ -14,9 +14,9 @@ Choices (see docs/SERVER.md):
   validates against the schema).
 - Forced tool calls (`tool_choice` "required" or a named function) use DeepSeek-V3's tool-call
   format as an xgrammar structural tag: the whole section from `<｜tool▁calls▁begin｜>` to
-  `<｜tool▁calls▁end｜>`, each call's arguments held to the tool's parameter schema, at most one
-  whitespace character between JSON elements, and no tool-call marker inside argument strings
-  (the parser would reject the call).
+  `<｜tool▁calls▁end｜>`, each call's arguments held to the tool's parameter schema, with at most
+  one whitespace character between JSON elements. (xgrammar's `excludes`, which could keep
+  tool-call markers out of argument strings, would drop `maxLength`, so it is not used.)
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ import xgrammar as xgr
 from xgrammar.structural_tag import JSONSchemaFormat, StructuralTag, TagFormat, TagsWithSeparatorFormat
 
 from model_runtime.tokenizer import DeepSeekTokenizer
-from model_runtime.tool_calls import CALL_BEGIN, CALL_END, CALLS_BEGIN, CALLS_END, MARKERS, TOOL_SEP
+from model_runtime.tool_calls import CALL_BEGIN, CALL_END, CALLS_BEGIN, CALLS_END, TOOL_SEP
 
 JSON_SEPARATORS = (", ", ": ")
 ANY_OBJECT_SCHEMA = {"type": "object"}
