@@ -23,7 +23,9 @@ class ExecConfig:
     The per-test limit is EvalPlus's rule, max(min_time_limit, time_limit_factor x the canonical
     solution's time), measured in CPU seconds of the test process (so a loaded machine does not fail
     correct code); each test also has a wall-clock backstop of wall_slack + wall_factor x that limit
-    (for code that sleeps). A whole program gets at most program_cap seconds of tests.
+    (for code that sleeps); loading the program gets load_limit seconds. The sandbox's own limits,
+    a backstop for what the timers cannot stop (a long C call), allow min(program_cap, the sum of
+    the per-test limits) + load_limit + 2 CPU seconds per program.
     """
 
     workers: int = 2
@@ -47,7 +49,7 @@ class ExecConfig:
 @dataclass
 class ExecReport:
     """What one sandboxed run reported. `results` has one letter per test: P passed, F failed,
-    T time limit, S skipped after a time-out. `crash` says why no report came back (the process died or was killed)."""
+    T time limit, S skipped after a time-out. `crash` says why no trustworthy report came back."""
 
     results: str
     errors: dict[str, str] = field(default_factory=dict)
@@ -115,7 +117,12 @@ def _run(sandbox: Sandbox, tasks: list[dict], config: ExecConfig, batch: bool) -
             raw = json.loads(result.stdout)
         except (json.JSONDecodeError, TypeError):
             raw = None
-        raws = raw if batch and isinstance(raw, list) and len(raw) == len(tasks) else [raw] if not batch else [None] * len(tasks)
+        if not batch:
+            raws = [raw]
+        elif isinstance(raw, list) and len(raw) == len(tasks):
+            raws = raw
+        else:  # the batch process died: every task is reported as such
+            raws = [None] * len(tasks)
         return [
             _report(task, report, nonce, result, workdir / (f"outputs-{i}.pkl" if batch else "outputs.pkl"))
             for i, (task, report, nonce) in enumerate(zip(tasks, raws, nonces))
