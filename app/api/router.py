@@ -5,18 +5,20 @@ Order matters only for overlapping paths; the catch-all UI page comes last.
 from fastapi import APIRouter
 
 from app.api.routes import (
-    accounts, agent_runs, conversations, documents, eval_runs, health, home, openai_proxy,
+    accounts, agent_runs, conversations, documents, eval_runs, health, openai_proxy, qa,
 )
+from app import web
 
 ROUTERS: list[APIRouter] = [
     health.router,
     accounts.router,
     conversations.router,
     documents.router,
+    qa.router,
     agent_runs.router,
     eval_runs.router,
     openai_proxy.router,
-    home.router,
+    web.router,
 ]
 
 

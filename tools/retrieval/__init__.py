@@ -8,7 +8,7 @@ Entry points:
 from tools.retrieval.config import RetrievalConfig
 from tools.retrieval.context import AssembledContext, Passage, assemble_context
 from tools.retrieval.errors import DocumentError
-from tools.retrieval.index import DocumentIndex, IngestResult, SearchHit
+from tools.retrieval.index import DocumentIndex, IngestResult, PreparedDocument, SearchHit
 from tools.retrieval.tokens import TokenCounter
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "DocumentError",
     "DocumentIndex",
     "IngestResult",
+    "PreparedDocument",
     "Passage",
     "RetrievalConfig",
     "SearchHit",

@@ -16,11 +16,11 @@ from typing import Any, Literal
 from chromadb.api import ClientAPI
 
 from tools.retrieval.bm25 import BM25Index
-from tools.retrieval.chunking import Chunk, chunk_document
+from tools.retrieval.chunking import Chunk, ChunkedDocument, chunk_document
 from tools.retrieval.config import RetrievalConfig
 from tools.retrieval.embeddings import MiniLMEmbeddingFunction
 from tools.retrieval.fusion import reciprocal_rank_fusion
-from tools.retrieval.parsing import parse_document
+from tools.retrieval.parsing import ParsedDocument, parse_document
 from tools.retrieval.rerank import SentenceReranker
 from tools.retrieval.store import make_client
 from tools.retrieval.tokens import TokenCounter
@@ -62,6 +62,16 @@ class StoredChunk:
 
 
 @dataclass(frozen=True)
+class PreparedDocument:
+    """A parsed and chunked file, ready to embed and store."""
+
+    filename: str
+    file_sha256: str
+    parsed: ParsedDocument
+    chunked: ChunkedDocument
+
+
+@dataclass(frozen=True)
 class IngestResult:
     """What ingesting a file did; `created` is False when the same file was already indexed."""
 
@@ -71,6 +81,12 @@ class IngestResult:
     n_pages: int | None
     n_tokens: int
     created: bool
+
+
+def prepare_document(filename: str, data: bytes, counter: TokenCounter, config: RetrievalConfig) -> PreparedDocument:
+    """Parse and chunk a file (no embedding model needed); raises `DocumentError` for unusable files."""
+    parsed = parse_document(filename, data)
+    return PreparedDocument(filename, hashlib.sha256(data).hexdigest(), parsed, chunk_document(parsed, counter, config))
 
 
 class DocumentIndex:
@@ -93,29 +109,32 @@ class DocumentIndex:
             configuration={"hnsw": {"space": "cosine"}},
             metadata={_GENERATION_KEY: uuid.uuid4().hex},
         )
-        self._reranker = SentenceReranker(embedder) if config.rerank else None
+        self._reranker = SentenceReranker(embedder)
         self._bm25: BM25Index | None = None
         self._lock = threading.Lock()
 
     # ----- writing -----
 
-    def ingest(self, document_id: str, filename: str, data: bytes) -> IngestResult:
-        """Parse, chunk, embed and store a file under `document_id`.
+    def prepare(self, filename: str, data: bytes) -> PreparedDocument:
+        """Parse and chunk a file without storing anything; raises `DocumentError` for unusable files."""
+        return prepare_document(filename, data, self.counter, self.config)
 
-        Raises `DocumentError` (nothing stored) for files that cannot be used. Ingesting the same
-        bytes under the same id again changes nothing; different bytes replace the old chunks.
-        If storing fails half-way, the document's chunks are removed before the error propagates.
+    def ingest(self, document_id: str, filename: str, data: bytes) -> IngestResult:
+        """`prepare` then `store`: parse, chunk, embed and store a file under `document_id`."""
+        return self.store(document_id, self.prepare(filename, data))
+
+    def store(self, document_id: str, prepared: PreparedDocument) -> IngestResult:
+        """Embed and store a prepared document under `document_id`.
+
+        Storing the same bytes under the same id again changes nothing; different bytes replace
+        the old chunks. If storing fails half-way, the document's chunks are removed before the
+        error propagates.
         """
-        file_sha256 = hashlib.sha256(data).hexdigest()
-        parsed = parse_document(filename, data)
+        parsed, chunked = prepared.parsed, prepared.chunked
         existing = self._collection.get(where={"document_id": document_id}, include=["metadatas"])
-        if existing["ids"] and existing["metadatas"][0].get("file_sha256") == file_sha256:
-            meta = existing["metadatas"][0]
-            return IngestResult(
-                document_id, parsed.kind, len(existing["ids"]), parsed.n_pages, int(meta["doc_tokens"]), False
-            )
-        chunked = chunk_document(parsed, self.counter, self.config)
-        common = {"document_id": document_id, "filename": filename, "file_sha256": file_sha256}
+        if existing["ids"] and existing["metadatas"][0].get("file_sha256") == prepared.file_sha256:
+            return IngestResult(document_id, parsed.kind, len(existing["ids"]), parsed.n_pages, chunked.n_tokens, False)
+        common = {"document_id": document_id, "filename": prepared.filename, "file_sha256": prepared.file_sha256}
         try:
             if existing["ids"]:
                 self._collection.delete(ids=existing["ids"])
@@ -172,12 +191,13 @@ class DocumentIndex:
         document_ids: list[str] | None = None,
         mode: SearchMode = "hybrid",
         candidates: int | None = None,
+        rerank: bool | None = None,
     ) -> list[SearchHit]:
         """Best `k` chunks for `query`, best first, optionally only within `document_ids`.
 
         `mode`: "vector" (embeddings), "bm25" (keywords) or "hybrid" (both, reciprocal rank
         fusion, then the optional sentence reranker). `candidates`: hits each method contributes
-        (default `config.candidates`).
+        (default `config.candidates`). `rerank` overrides `config.rerank` for this query.
         """
         if not query.strip() or k < 1 or document_ids == []:
             return []
@@ -189,7 +209,7 @@ class DocumentIndex:
         if mode in ("bm25", "hybrid"):
             rankings.append(self._bm25_search(query, n, document_ids, found))
         fused = reciprocal_rank_fusion(rankings, self.config.rrf_k)
-        if mode == "hybrid" and self._reranker is not None and fused:
+        if mode == "hybrid" and (self.config.rerank if rerank is None else rerank) and fused:
             fused = self._rerank(query, fused, found)
         return [_hit(chunk_id, score, *found[chunk_id]) for chunk_id, score in fused[:k]]
 

@@ -1,0 +1,126 @@
+"""The app's retrieval glue: one `DocumentIndex` per app, an ingest worker, and the doc-QA agent.
+
+The embedding model and tokenizer load on first use (in the background from the first
+document request on), not at import. Ingest runs on one worker thread; an upload waits for it up
+to `ingest_wait_s` and otherwise returns 202 with the document still `processing`.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from fastapi import Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from agents.docqa import DocQAAgent, DocQAConfig
+from agents.model_client import ChatModel, ModelConfig
+from app.backends.base import ModelBackend
+from app.core.config import Settings
+from app.db.models import Document
+from tools.retrieval import DocumentIndex, PreparedDocument, RetrievalConfig, TokenCounter
+from tools.retrieval.index import prepare_document
+from tools.retrieval.embeddings import MiniLMEmbeddingFunction
+
+log = logging.getLogger("app.retrieval")
+_CREATE_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class RetrievalOptions:
+    """Retrieval knobs derived from the app's Settings (DeepSeek-V3 window by default)."""
+
+    config: RetrievalConfig
+    qa: DocQAConfig
+    ingest_wait_s: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "RetrievalOptions":
+        """Uploads wait for indexing at most half the request timeout, then answer 202."""
+        return cls(
+            config=RetrievalConfig(persist_dir=settings.var_dir / "chroma", chroma_url=settings.chroma_url, rerank=False),
+            qa=DocQAConfig(),
+            ingest_wait_s=min(30.0, settings.request_timeout_s / 2),
+        )
+
+
+class RetrievalService:
+    """Owns the index (loaded lazily, once) and the ingest worker of one app."""
+
+    def __init__(self, options: RetrievalOptions, sessions: sessionmaker[Session]) -> None:
+        self.options = options
+        self._sessions = sessions
+        self._counter: TokenCounter | None = None
+        self._index: DocumentIndex | None = None
+        self._counter_lock = threading.Lock()
+        self._index_lock = threading.Lock()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
+        self._warm = self._worker.submit(lambda: self.index)
+
+    @property
+    def counter(self) -> TokenCounter:
+        """The model's tokenizer (quick to load)."""
+        with self._counter_lock:
+            if self._counter is None:
+                self._counter = TokenCounter.from_file()
+            return self._counter
+
+    @property
+    def index(self) -> DocumentIndex:
+        """The document index; the first call loads the embedding model (slow)."""
+        counter = self.counter
+        with self._index_lock:
+            if self._index is None:
+                self._index = DocumentIndex(self.options.config, counter, MiniLMEmbeddingFunction())
+            return self._index
+
+    def prepare(self, filename: str, data: bytes) -> PreparedDocument:
+        """Parse and chunk an upload without the embedding model; `DocumentError` when unusable."""
+        return prepare_document(filename, data, self.counter, self.options.config)
+
+    def store_in_background(self, document_id: str, prepared: PreparedDocument) -> Future:
+        """Embed and store on the worker; the Document row becomes `ready` or `failed`."""
+        return self._worker.submit(self._store, document_id, prepared)
+
+    def _store(self, document_id: str, prepared: PreparedDocument) -> None:
+        try:
+            result = self.index.store(document_id, prepared)
+        except Exception as exc:
+            log.exception("ingest failed", extra={"document_id": document_id})
+            self._set_status(document_id, "failed", 0, f"indexing failed: {type(exc).__name__}")
+            raise
+        self._set_status(document_id, "ready", result.n_chunks, None)
+
+    def _set_status(self, document_id: str, status: str, n_chunks: int, error: str | None) -> None:
+        with self._sessions() as db:
+            doc = db.get(Document, document_id)
+            if doc is None:  # deleted while indexing
+                self.index.delete(document_id)
+                return
+            doc.status, doc.n_chunks, doc.error = status, n_chunks, error
+            db.commit()
+
+    def qa_agent(self, backend: ModelBackend, timeout_s: float) -> DocQAAgent:
+        """A doc-QA agent talking to the app's model backend."""
+        model = ChatModel(
+            ModelConfig(
+                base_url=backend.base_url,
+                model=backend.model_name,
+                api_key=backend.api_key or "not-needed",
+                timeout_s=timeout_s,
+                max_tokens=self.options.qa.answer_reserve,
+            )
+        )
+        return DocQAAgent(self.index, model, self.options.qa)
+
+
+def retrieval_service(request: Request) -> RetrievalService:
+    """The app's RetrievalService, created on first use."""
+    state = request.app.state
+    with _CREATE_LOCK:
+        service = getattr(state, "retrieval", None)
+        if service is None:
+            service = RetrievalService(RetrievalOptions.from_settings(state.settings), state.sessionmaker)
+            state.retrieval = service
+    return service
