@@ -96,7 +96,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def run_size(label, size, paragraphs, counter, embedder, workdir: Path, rng) -> dict:
+def run_size(label, size, paragraphs, counter, embedder, workdir: Path, rng, modes: list[str]) -> dict:
     """Ingest one needle document of `size` tokens and measure recall@5 and latency per mode."""
     config = replace(RetrievalConfig(), persist_dir=workdir / label, rerank=False)
     index = DocumentIndex(config, counter, embedder)
@@ -115,7 +115,8 @@ def run_size(label, size, paragraphs, counter, embedder, workdir: Path, rng) -> 
         "latency_ms": {},
     }
     index.search("warm up the query path", k=5)
-    for name, (mode, rerank) in MODES.items():
+    for name in modes:
+        mode, rerank = MODES[name]
         hits, latencies = 0, []
         for repeat in range(1 if rerank else 3):  # the reranker is slow; one pass is enough
             for _, question, answer in NEEDLES:
@@ -133,6 +134,7 @@ def run_size(label, size, paragraphs, counter, embedder, workdir: Path, rng) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="8k,32k,128k", help=f"comma list of {','.join(SIZES)}")
+    parser.add_argument("--modes", default=",".join(MODES), help=f"comma list of {','.join(MODES)}")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("bench-out/retrieval.json"))
     args = parser.parse_args()
@@ -140,12 +142,15 @@ def main() -> None:
     unknown = [s for s in labels if s not in SIZES]
     if unknown:
         parser.error(f"unknown sizes {unknown}; choose from {list(SIZES)}")
+    modes = [m.strip() for m in args.modes.split(",")]
+    if any(m not in MODES for m in modes):
+        parser.error(f"unknown modes in {modes}; choose from {list(MODES)}")
     counter, embedder = TokenCounter.from_file(), MiniLMEmbeddingFunction()
     paragraphs = haystack_paragraphs(counter, max(SIZES[s] for s in labels))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for label in labels:
-            row = run_size(label, SIZES[label], paragraphs, counter, embedder, Path(tmp), random.Random(args.seed))
+            row = run_size(label, SIZES[label], paragraphs, counter, embedder, Path(tmp), random.Random(args.seed), modes)
             print(json.dumps(row), flush=True)
             rows.append(row)
     args.out.parent.mkdir(parents=True, exist_ok=True)
