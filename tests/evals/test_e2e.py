@@ -1,8 +1,10 @@
 """End to end over real HTTP: the harness against a scripted OpenAI-compatible server."""
+import asyncio
 import json
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,8 @@ import pytest
 from evals import EndpointConfig, ExecConfig, RunConfig, load_run, run_benchmark
 from evals.cli import main as cli_main
 from evals.datasets import load_problems
+from evals.generation import Generator
+from evals.prompts import build_request
 from tests.support.scripted_openai import Reply, ScriptedOpenAIServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -206,3 +210,18 @@ def test_cli_run_resume_report_and_errors(tmp_path, exec_config, capsys):
     assert code == 2 and "holds no evals run" in err
     code, err = main(capsys, "report", code_dir, "--out", tmp_path / "r.pdf")
     assert code == 2 and ".html or .md" in err
+
+
+def test_concurrency_is_bounded():
+    """8 requests that each take 0.5 s at the server, at most 2 in flight: at least 4 rounds."""
+    async def ask_all(server) -> list[str]:
+        endpoint = EndpointConfig(base_url=server.base_url, model="scripted-model", concurrency=2)
+        async with Generator(endpoint) as generator:
+            return await asyncio.gather(*(generator.generate(build_request(p, "chat")) for p in HUMANEVAL[:8]))
+
+    with ScriptedOpenAIServer(lambda body: Reply(content="ok", delay_s=0.5)) as server:
+        started = time.monotonic()
+        replies = asyncio.run(ask_all(server))
+        elapsed = time.monotonic() - started
+    assert replies == ["ok"] * 8 and len(server.chat_requests) == 8
+    assert elapsed >= 4 * 0.5
