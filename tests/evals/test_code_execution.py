@@ -25,6 +25,9 @@ BROKEN = {
                       "            os.write(fd, json.dumps({'load_error': None, 'results': 'P', 'errors': {}}).encode())\n"
                       "        except OSError:\n            pass\n    os._exit(0)\n"),
     "syntax error": "    return (\n",
+    "memory bomb": "    x = [0] * (10**10)\n    return True\n",
+    "fork bomb": "    import os\n    while True:\n        try:\n            os.fork()\n        except OSError:\n            pass\n",
+    "output flood": "    while True:\n        print('x' * 100000)\n",
 }
 
 
