@@ -33,6 +33,7 @@ class Gate(nn.Module):
         self.norm_topk_prob = config.norm_topk_prob
         self.routed_scaling_factor = config.routed_scaling_factor
         self.weight = nn.Parameter(torch.empty(self.n_experts, config.hidden_size))
+        nn.init.normal_(self.weight, std=config.initializer_range)
         if self.topk_method == "noaux_tc":
             # Updated by the trainer's load balancer, never by gradients; kept in float32.
             self.register_buffer("e_score_correction_bias", torch.zeros(self.n_experts, dtype=torch.float32))

@@ -22,9 +22,13 @@ def moe_layers(model: nn.Module) -> list[MoE]:
 
 
 def expert_loads(model: nn.Module) -> torch.Tensor:
-    """Tokens routed to each expert in the last forward, per MoE layer: [layers, E]."""
+    """Tokens routed to each expert in the last forward, per MoE layer: [layers, E] (zeros for a
+    layer that did not run, e.g. the MTP layer in a plain forward)."""
     loads = []
     for moe in moe_layers(model):
+        if moe.last_routing is None:
+            loads.append(torch.zeros(moe.n_experts))
+            continue
         idx, _ = moe.last_routing
         loads.append(torch.bincount(idx.reshape(-1), minlength=moe.n_experts).float())
     return torch.stack(loads)
@@ -38,6 +42,8 @@ def max_violation(loads: torch.Tensor) -> torch.Tensor:
 def aux_balance_loss(model: nn.Module, alpha: float) -> torch.Tensor:
     total = torch.zeros(())
     for moe in moe_layers(model):
+        if moe.last_routing is None:
+            continue
         idx, scores = moe.last_routing  # [N, K], [N, E]
         n, k = idx.shape
         f = torch.bincount(idx.reshape(-1), minlength=moe.n_experts).float() * moe.n_experts / (k * n)
@@ -50,5 +56,7 @@ def aux_balance_loss(model: nn.Module, alpha: float) -> torch.Tensor:
 def update_bias(model: nn.Module, loads: torch.Tensor, gamma: float) -> None:
     """Auxiliary-loss-free step: push under-loaded experts up, over-loaded ones down."""
     for moe, load in zip(moe_layers(model), loads):
+        if load.sum() == 0:
+            continue
         bias = moe.gate.e_score_correction_bias
         bias += gamma * torch.sign(load.mean() - load)

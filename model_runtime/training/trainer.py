@@ -143,13 +143,15 @@ class Trainer:
         return out
 
     # ---- loop ----------------------------------------------------------------------------
-    def train(self) -> dict:
+    def train(self, until: int | None = None) -> dict:
+        """Train to `cfg.steps` (or stop early at step `until`, as an interrupted run would)."""
         c = self.cfg
+        until = c.steps if until is None else min(until, c.steps)
         bar = tqdm(total=c.steps, initial=self.step, desc="train", unit="step", mininterval=5)
         tokens_per_step = c.batch_size * c.seq_len * c.grad_accum
         started, started_step = time.perf_counter(), self.step
         last_eval: dict = {}
-        while self.step < c.steps:
+        while self.step < until:
             lr = self.lr_at(self.step)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
@@ -165,7 +167,7 @@ class Trainer:
                 step_loads = expert_loads(self.model)
                 loads = step_loads if loads is None else loads + step_loads
                 for k, v in out.items():
-                    totals[k] = totals.get(k, 0.0) + float(v) / c.grad_accum
+                    totals[k] = totals.get(k, 0.0) + float(v.detach()) / c.grad_accum
             grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip))
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
