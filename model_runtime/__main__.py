@@ -11,6 +11,8 @@ import sys
 
 COMMANDS = {
     "serve": ("model_runtime.server.cli", "serve a checkpoint over an OpenAI-compatible HTTP API"),
+    "train": ("model_runtime.training.cli_train", "train or fine-tune a model (next-token + MTP loss)"),
+    "build-corpus": ("model_runtime.training.cli_corpus", "train a BPE tokenizer and tokenise a code corpus"),
 }
 
 
