@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.backends.base import ModelBackend
 from app.core.config import Settings
 from app.db.models import EvalResult, EvalRun, utcnow
+from evals.execution import ExecConfig
 from evals.generation import EndpointConfig
 from evals.harness import RunConfig, run_benchmark
 from evals.store import load_run
@@ -44,7 +45,9 @@ class EvalRunner:
                                           api_key=self.backend.api_key or "EMPTY",
                                           concurrency=run.params.get("concurrency", 4))
                 config = RunConfig(benchmark=run.benchmark, endpoint=endpoint, out_dir=run.out_dir,
-                                   samples=run.params.get("samples", 1), limit=run.params.get("limit"))
+                                   samples=run.params.get("samples", 1), limit=run.params.get("limit"),
+                                   # HumanEval+ expected outputs are computed once, not per run
+                                   exec=ExecConfig(cache_dir=self.settings.var_dir / "evals-cache"))
                 summary = run_benchmark(config, progress)
                 for s in load_run(run.out_dir)["samples"]:
                     db.add(EvalResult(run_id=run.id, problem_id=s["problem_id"], sample_index=s["sample_index"],
