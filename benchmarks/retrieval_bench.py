@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import re
 import statistics
@@ -101,9 +102,10 @@ def run_size(label, size, paragraphs, counter, embedder, workdir: Path, rng, mod
     config = replace(RetrievalConfig(), persist_dir=workdir / label, rerank=False)
     index = DocumentIndex(config, counter, embedder)
     text = build_document(paragraphs, size, NEEDLES, rng)
-    started = time.perf_counter()
+    started, cpu_started, load = time.perf_counter(), time.process_time(), os.getloadavg()[0]
     result = index.ingest(label, f"haystack-{label}.txt", text.encode())
     ingest_s = time.perf_counter() - started
+    ingest_cpu_s = time.process_time() - cpu_started
     print(f"[{label}] ingested {result.n_chunks} chunks in {ingest_s:.1f}s", file=sys.stderr, flush=True)
     row = {
         "size": label,
@@ -111,6 +113,8 @@ def run_size(label, size, paragraphs, counter, embedder, workdir: Path, rng, mod
         "chunks": result.n_chunks,
         "ingest_s": round(ingest_s, 2),
         "chunks_per_s": round(result.n_chunks / ingest_s, 1),
+        "ingest_cpu_s": round(ingest_cpu_s, 1),  # process CPU time, all threads
+        "load_average_at_start": round(load, 1),
         "recall@5": {},
         "latency_ms": {},
     }

@@ -1,8 +1,10 @@
 """The app's retrieval glue: one `DocumentIndex` per app, an ingest worker, and the doc-QA agent.
 
 The embedding model and tokenizer load on first use (in the background from the first
-document request on), not at import. Ingest runs on one worker thread; an upload waits for it up
-to `ingest_wait_s` and otherwise returns 202 with the document still `processing`.
+document request on), not at import. Uploads are parsed in the request (so unusable files get
+their 4xx before anything is stored); chunking, embedding and storing run on one worker thread,
+and the upload waits for it up to `ingest_wait_s`, otherwise answering 202 with the document
+still `processing`.
 """
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ from app.backends.base import ModelBackend
 from app.core.config import Settings
 from app.db.models import Document
 from tools.retrieval import DocumentIndex, PreparedDocument, RetrievalConfig, TokenCounter
-from tools.retrieval.index import prepare_document
+from tools.retrieval.chunking import chunk_document
+from tools.retrieval.parsing import ParsedDocument
 from tools.retrieval.embeddings import MiniLMEmbeddingFunction
 
 log = logging.getLogger("app.retrieval")
@@ -37,11 +40,11 @@ class RetrievalOptions:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "RetrievalOptions":
-        """Uploads wait for indexing at most half the request timeout, then answer 202."""
+        """Uploads wait briefly for indexing (small files finish), then answer 202 (poll the status)."""
         return cls(
             config=RetrievalConfig(persist_dir=settings.var_dir / "chroma", chroma_url=settings.chroma_url, rerank=False),
             qa=DocQAConfig(),
-            ingest_wait_s=min(30.0, settings.request_timeout_s / 2),
+            ingest_wait_s=min(3.0, settings.request_timeout_s / 2),
         )
 
 
@@ -75,30 +78,28 @@ class RetrievalService:
                 self._index = DocumentIndex(self.options.config, counter, MiniLMEmbeddingFunction())
             return self._index
 
-    def prepare(self, filename: str, data: bytes) -> PreparedDocument:
-        """Parse and chunk an upload without the embedding model; `DocumentError` when unusable."""
-        return prepare_document(filename, data, self.counter, self.options.config)
+    def index_in_background(self, document_id: str, filename: str, file_sha256: str, parsed: ParsedDocument) -> Future:
+        """Chunk, embed and store a parsed upload on the worker; its row becomes `ready` or `failed`."""
+        return self._worker.submit(self._store, document_id, filename, file_sha256, parsed)
 
-    def store_in_background(self, document_id: str, prepared: PreparedDocument) -> Future:
-        """Embed and store on the worker; the Document row becomes `ready` or `failed`."""
-        return self._worker.submit(self._store, document_id, prepared)
-
-    def _store(self, document_id: str, prepared: PreparedDocument) -> None:
+    def _store(self, document_id: str, filename: str, file_sha256: str, parsed: ParsedDocument) -> None:
         try:
-            result = self.index.store(document_id, prepared)
+            chunked = chunk_document(parsed, self.counter, self.options.config)
+            result = self.index.store(document_id, PreparedDocument(filename, file_sha256, parsed, chunked))
         except Exception as exc:
             log.exception("ingest failed", extra={"document_id": document_id})
-            self._set_status(document_id, "failed", 0, f"indexing failed: {type(exc).__name__}")
+            self._set_status(document_id, "failed", 0, None, f"indexing failed: {type(exc).__name__}")
             raise
-        self._set_status(document_id, "ready", result.n_chunks, None)
+        self._set_status(document_id, "ready", result.n_chunks, result.n_tokens, None)
 
-    def _set_status(self, document_id: str, status: str, n_chunks: int, error: str | None) -> None:
+    def _set_status(self, document_id: str, status: str, n_chunks: int, n_tokens: int | None, error: str | None) -> None:
         with self._sessions() as db:
             doc = db.get(Document, document_id)
             if doc is None:  # deleted while indexing
                 self.index.delete(document_id)
                 return
             doc.status, doc.n_chunks, doc.error = status, n_chunks, error
+            doc.meta = {**doc.meta, "n_tokens": n_tokens}
             db.commit()
 
     def qa_agent(self, backend: ModelBackend, timeout_s: float) -> DocQAAgent:

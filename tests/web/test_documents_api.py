@@ -23,11 +23,16 @@ def upload(app: AppServer, key: str, name: str, data: bytes, content_type: str =
     response = httpx.post(f"{app.url}/api/documents", headers=auth(key), files={"file": (name, data, content_type)}, timeout=120)
     if response.status_code == 202:
         url = f"{app.url}/api/documents/{response.json()['id']}"
-        for _ in range(600):
-            if httpx.get(url, headers=auth(key)).json()["status"] != "processing":
-                break
-            time.sleep(0.5)
-        return httpx.Response(201, json=httpx.get(url, headers=auth(key)).json())
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            polled = httpx.get(url, headers=auth(key))
+            if polled.status_code == 429:  # the test app allows 40 requests a minute
+                time.sleep(float(polled.headers["retry-after"]))
+            elif polled.json()["status"] != "processing":
+                return httpx.Response(201, json=polled.json())
+            else:
+                time.sleep(2)
+        raise AssertionError(f"{name} still processing after 300 s")
     return response
 
 

@@ -4,7 +4,7 @@
 is stored: a bad name is 400, an unusable file (empty, corrupt, encrypted, binary) is 422, an
 oversized upload is 413 (middleware); in each case no row, no vectors and no file remain. A good
 file gets a row (`processing`), is indexed on the ingest worker, and the response comes once it is
-searchable (201, `ready`) or after `ingest_wait_s` (202, `processing`: poll `GET /api/documents/{id}`).
+searchable (201, `ready`) or after a few seconds (202, `processing`: poll `GET /api/documents/{id}`).
 Uploading the same bytes under the same name again returns the existing document (200).
 """
 from __future__ import annotations
@@ -22,6 +22,7 @@ from app.api.deps import CurrentUser, DbSession, get_owned
 from app.db.models import Document
 from app.services.retrieval import RetrievalService, retrieval_service
 from tools.retrieval import DocumentError
+from tools.retrieval.parsing import parse_document
 
 router = APIRouter(tags=["documents"])
 Retrieval = Annotated[RetrievalService, Depends(retrieval_service)]
@@ -104,16 +105,16 @@ def upload_document(file: UploadFile, user: CurrentUser, db: DbSession, retrieva
         response.status_code = status.HTTP_200_OK
         return _out(same)
     try:
-        prepared = retrieval.prepare(name, data)
+        parsed = parse_document(name, data)
     except DocumentError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"cannot use {name!r}: {exc}") from exc
-    meta: dict[str, Any] = {"kind": prepared.parsed.kind, "n_tokens": prepared.chunked.n_tokens}
+    meta: dict[str, Any] = {"kind": parsed.kind}
     doc = Document(owner_id=user.id, filename=name, content_type=file.content_type or "application/octet-stream",
-                   size_bytes=len(data), sha256=sha256, status="processing", n_pages=prepared.parsed.n_pages, meta=meta)
+                   size_bytes=len(data), sha256=sha256, status="processing", n_pages=parsed.n_pages, meta=meta)
     db.add(doc)
     db.commit()
     try:
-        retrieval.store_in_background(doc.id, prepared).result(timeout=retrieval.options.ingest_wait_s)
+        retrieval.index_in_background(doc.id, name, sha256, parsed).result(timeout=retrieval.options.ingest_wait_s)
     except FutureTimeout:
         response.status_code = status.HTTP_202_ACCEPTED
     except Exception:

@@ -133,8 +133,13 @@ async function refreshDocuments() {
     list.append(item);
   }
   saveSelection();
+  if (documents.some((d) => d.status === "processing")) pollDocuments();
+}
+
+// Re-read the list while documents are indexing; a failed read (e.g. 429) is shown and retried.
+function pollDocuments() {
   clearTimeout(state.pollTimer);
-  if (documents.some((d) => d.status === "processing")) state.pollTimer = setTimeout(refreshDocuments, 2000);
+  state.pollTimer = setTimeout(() => refreshDocuments().catch((error) => { showError(error.message); pollDocuments(); }), 3000);
 }
 
 // ----- conversations -----
