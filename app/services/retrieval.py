@@ -42,7 +42,7 @@ class RetrievalOptions:
     def from_settings(cls, settings: Settings) -> "RetrievalOptions":
         """Uploads wait briefly for indexing (small files finish), then answer 202 (poll the status)."""
         return cls(
-            config=RetrievalConfig(persist_dir=settings.var_dir / "chroma", chroma_url=settings.chroma_url, rerank=False),
+            config=RetrievalConfig(persist_dir=settings.var_dir / "chroma", chroma_url=settings.chroma_url),
             qa=DocQAConfig(),
             ingest_wait_s=min(3.0, settings.request_timeout_s / 2),
         )

@@ -109,3 +109,10 @@ def test_chunks_come_back_in_reading_order(index: DocumentIndex) -> None:
     assert [c.chunk_index for c in chunks] == list(range(len(chunks)))
     assert index.chunk(chunks[1].chunk_id) == chunks[1]
     assert index.chunk("d1:nope") is None
+
+
+def test_the_sentence_reranker_puts_the_needle_first(index: DocumentIndex) -> None:
+    index.ingest("d1", "notes.txt", _text_with_needle())
+    hits = index.search("access code of the north warehouse", k=3, rerank=True)
+    assert "4417-ZETA" in hits[0].text
+    assert hits[0].score > hits[1].score  # cosine of the best sentence, best first
