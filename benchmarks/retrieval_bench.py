@@ -144,6 +144,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="8k,32k,128k", help=f"comma list of {','.join(SIZES)}")
     parser.add_argument("--modes", default=",".join(MODES), help=f"comma list of {','.join(MODES)}")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads for embedding (the app uses 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("bench-out/retrieval.json"))
     args = parser.parse_args()
@@ -154,7 +155,7 @@ def main() -> None:
     modes = [m.strip() for m in args.modes.split(",")]
     if any(m not in MODES for m in modes):
         parser.error(f"unknown modes in {modes}; choose from {list(MODES)}")
-    counter, embedder = TokenCounter.from_file(), MiniLMEmbeddingFunction()
+    counter, embedder = TokenCounter.from_file(), MiniLMEmbeddingFunction(threads=args.threads)
     paragraphs = haystack_paragraphs(counter, max(SIZES[s] for s in labels))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -163,7 +164,7 @@ def main() -> None:
             print(json.dumps(row), flush=True)
             rows.append(row)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"seed": args.seed, "config": repr(RetrievalConfig()), "results": rows}, indent=2))
+    args.out.write_text(json.dumps({"seed": args.seed, "threads": args.threads, "config": repr(RetrievalConfig()), "results": rows}, indent=2))
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ class RetrievalService:
         counter = self.counter
         with self._index_lock:
             if self._index is None:
-                self._index = DocumentIndex(self.options.config, counter, MiniLMEmbeddingFunction())
+                self._index = DocumentIndex(self.options.config, counter, MiniLMEmbeddingFunction(threads=1))
             return self._index
 
     def index_in_background(self, document_id: str, filename: str, file_sha256: str, parsed: ParsedDocument) -> Future:

@@ -16,7 +16,7 @@ def counter() -> TokenCounter:
 
 @pytest.fixture(scope="session")
 def embedder() -> MiniLMEmbeddingFunction:
-    return MiniLMEmbeddingFunction()
+    return MiniLMEmbeddingFunction(threads=1)
 
 
 @pytest.fixture
