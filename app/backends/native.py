@@ -32,6 +32,9 @@ def server_command(settings: Settings, port: int) -> list[str]:
         "--host", "127.0.0.1",
         "--port", str(port),
         "--served-model-name", settings.model_name,
+        "--dtype", settings.model_dtype,
+        "--speculative-tokens", str(settings.model_speculative_tokens),
+        *(["--num-threads", str(settings.model_num_threads)] if settings.model_num_threads else []),
     ]
 
 

@@ -6,6 +6,7 @@ passes them what they need from a `Settings` instance.
 """
 from enum import Enum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +46,10 @@ class Settings(BaseSettings):
     model_api_key: str | None = None
     model_port: int = Field(0, ge=0, le=65535)  # native server port; 0 picks a free one
     model_command: str | None = None  # native: override the server command ({model}, {port}, {name})
+    # native: float32 by default, since CPUs without AVX-512 BF16 run bf16 matmuls ~40x slower
+    model_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    model_speculative_tokens: int = Field(1, ge=0, le=8)  # MTP drafts per step (DeepSeek's setting: 1)
+    model_num_threads: int | None = Field(None, ge=1)  # torch threads of the native server
     model_health_interval_s: float = Field(5.0, gt=0)
     model_start_timeout_s: float = Field(300.0, gt=0)
     model_timeout_s: float = Field(600.0, gt=0)  # read timeout for proxied model calls
