@@ -92,22 +92,23 @@ class MLA(nn.Module):
     def attend_absorbed(self, q_nope, q_pe, c_kv, k_pe, mask):
         """Attend against the latent: q_nope·W_UK scores c_kv directly, W_UV maps the result out.
 
-        The latent acts as one shared key/value head of width kv_lora_rank (+ rope), so this is
-        multi-query attention with H query heads. Returns [B, T, H, v_head_dim].
+        The latent is one key/value head shared by all query heads (multi-query attention), so the
+        heads fold into the query axis and each score and output is a single batched matmul: no
+        per-head copy of the cache is ever made. Returns [B, T, H, v_head_dim].
         """
         w_uk, w_uv = self._kv_b_heads()
+        b, t, h, _ = q_nope.shape
+        s = c_kv.shape[1]
         q_latent = torch.einsum("bthd,hdr->bthr", q_nope, w_uk)  # [B, T, H, kv_lora_rank]
-        q = torch.cat([q_latent, q_pe], dim=-1).transpose(1, 2)  # [B, H, T, r + rope]
-        k = torch.cat([c_kv, k_pe], dim=-1).unsqueeze(1)  # [B, 1, S, r + rope]
-        v = c_kv.unsqueeze(1)  # [B, 1, S, r]
-        o_latent = F.scaled_dot_product_attention(
-            q, k, v,
-            attn_mask=None if mask is None else mask.unsqueeze(1),
-            is_causal=mask is None and q.shape[2] > 1,
-            scale=self.softmax_scale,
-            enable_gqa=True,
-        )  # [B, H, T, r]
-        return torch.einsum("bhtr,hvr->bthv", o_latent, w_uv)
+        q = torch.cat([q_latent, q_pe], dim=-1).reshape(b, t * h, -1)  # [B, T*H, r + rope]
+        k = torch.cat([c_kv, k_pe], dim=-1)  # [B, S, r + rope]
+        scores = torch.bmm(q, k.transpose(1, 2)).view(b, t, h, s) * self.softmax_scale  # [B, T, H, S]
+        if mask is None:
+            mask = torch.ones(t, s, dtype=torch.bool, device=q.device).tril(s - t).unsqueeze(0)
+        scores = scores.masked_fill(~mask.unsqueeze(2), float("-inf"))
+        probs = scores.float().softmax(dim=-1).to(c_kv.dtype)
+        o_latent = torch.bmm(probs.view(b, t * h, s), c_kv).view(b, t, h, self.kv_lora_rank)  # [B, T, H, r]
+        return torch.einsum("bthr,hvr->bthv", o_latent, w_uv)
 
     def forward(
         self,
