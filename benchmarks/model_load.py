@@ -16,22 +16,24 @@ import sys
 from pathlib import Path
 
 CONFIG = dict(
-    model_type="deepseek_v3", vocab_size=32000, hidden_size=1024, intermediate_size=2816, moe_intermediate_size=512,
+    model_type="deepseek_v3", vocab_size=16000, hidden_size=1024, intermediate_size=2816, moe_intermediate_size=512,
     num_hidden_layers=4, num_attention_heads=8, num_key_value_heads=8, q_lora_rank=384, kv_lora_rank=512,
-    qk_nope_head_dim=64, qk_rope_head_dim=64, v_head_dim=64, n_routed_experts=32, n_shared_experts=1,
+    qk_nope_head_dim=64, qk_rope_head_dim=64, v_head_dim=64, n_routed_experts=12, n_shared_experts=1,
     num_experts_per_tok=4, n_group=4, topk_group=2, first_k_dense_replace=1, num_nextn_predict_layers=1,
     max_position_embeddings=4096, rope_scaling=None, tie_word_embeddings=False,
 )
 
 LOAD = """
-import json, resource, sys, time, torch
+import json, sys, time, torch
 torch.set_num_threads({threads})
 from model_runtime import load_model
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def hwm_kb():  # peak RSS of this process (VmHWM; unlike ru_maxrss it does not survive exec)
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
+base = hwm_kb()
 t = time.perf_counter()
 model = load_model(sys.argv[1], dtype=getattr(torch, sys.argv[2]))
 seconds = time.perf_counter() - t
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = hwm_kb()
 size = sum(p.numel() * p.element_size() for p in model.state_dict().values())
 print(json.dumps({{"dtype": sys.argv[2], "load_s": seconds, "baseline_rss_mb": base / 1024,
                   "peak_rss_mb": peak / 1024, "model_mb": size / 2**20, "peak_above_baseline_mb": (peak - base) / 1024}}))
@@ -46,7 +48,7 @@ path, runs = sys.argv[1], int(sys.argv[2])
 ours = load_model(path, dtype=torch.float32)
 cfg = DeepseekV3Config.from_pretrained(path)
 theirs = DeepseekV3ForCausalLM.from_pretrained(path, config=cfg, torch_dtype=torch.float32).eval()
-ids = torch.randint(0, 32000, (1, 128), generator=torch.Generator().manual_seed(0))
+ids = torch.randint(0, 16000, (1, 128), generator=torch.Generator().manual_seed(0))
 def timed(model, get):
     times = []
     with torch.no_grad():

@@ -1,8 +1,10 @@
 """Reading an HF checkpoint directory's safetensors tensor by tensor.
 
-safetensors memory-maps each file; pages it touches count in the process RSS until the map is
-closed. To keep peak RSS near the size of the loaded model, a file handle is reopened after every
-`reopen_bytes` read, which unmaps what was already copied out.
+safetensors memory-maps each file and `get_tensor` returns tensors backed by that (copy-on-write)
+map: a tensor kept in its stored dtype costs no copy at load and its pages become resident as
+they are used. Tensors that are converted (dtype change, FP8 dequantisation) are copied out, and
+the handle is reopened after every `reopen_bytes` read so the map of what was already converted
+can be released. Measured peaks are in docs/BENCHMARKS.md ("Checkpoint loading").
 """
 from __future__ import annotations
 
@@ -56,7 +58,7 @@ class CheckpointReader:
         if handle is None or self._read_since_open[file] >= self.reopen_bytes:
             handle = self._handles[file] = safe_open(self.path / file, framework="pt")
             self._read_since_open[file] = 0
-        tensor = handle.get_tensor(name).clone()  # own the memory: the map may be closed next
+        tensor = handle.get_tensor(name)
         self._read_since_open[file] += tensor.numel() * tensor.element_size()
         return tensor
 
