@@ -34,9 +34,15 @@ t = time.perf_counter()
 model = load_model(sys.argv[1], dtype=getattr(torch, sys.argv[2]))
 seconds = time.perf_counter() - t
 peak = hwm_kb()
+with torch.no_grad():
+    model(torch.zeros(1, 16, dtype=torch.long))  # touches every weight of the dense path and the used experts
+    for p in model.parameters():
+        p.add_(0)  # and every other page: the peak of a model in use, not just loaded
+peak_used = hwm_kb()
 size = sum(p.numel() * p.element_size() for p in model.state_dict().values())
 print(json.dumps({{"dtype": sys.argv[2], "load_s": seconds, "baseline_rss_mb": base / 1024,
-                  "peak_rss_mb": peak / 1024, "model_mb": size / 2**20, "peak_above_baseline_mb": (peak - base) / 1024}}))
+                  "peak_rss_mb": peak / 1024, "model_mb": size / 2**20, "peak_above_baseline_mb": (peak - base) / 1024,
+                  "peak_in_use_above_baseline_mb": (peak_used - base) / 1024}}))
 """
 
 LATENCY = """
