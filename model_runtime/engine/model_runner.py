@@ -12,7 +12,7 @@ from collections import defaultdict
 import torch
 
 from model_runtime.engine.kv_cache import PagedLatentCache
-from model_runtime.engine.sampler import apply_processors, logprob_of, sample, verify_drafts
+from model_runtime.engine.sampler import logprob_of, processed, sample, verify_drafts
 from model_runtime.engine.scheduler import ScheduledBatch
 from model_runtime.engine.sequence import Sequence
 from model_runtime.model import DeepseekV3ForCausalLM
@@ -39,7 +39,7 @@ class ModelRunner:
 
     def _token(self, seq: Sequence, logits: torch.Tensor) -> None:
         """Sample one token from logits [V] and append it."""
-        logits = apply_processors(logits.float(), seq.params, seq.output_ids)
+        logits = processed(logits.float(), seq.params, seq.output_ids)
         token, _ = sample(logits, seq.params, seq.generator)
         seq.append(token, logprob_of(logits, token, seq.params.logprobs))
 

@@ -8,7 +8,8 @@ from model_runtime.engine.outputs import TokenLogprob
 from model_runtime.engine.sampling_params import SamplingParams
 
 
-def apply_processors(logits: torch.Tensor, params: SamplingParams, generated: list[int]) -> torch.Tensor:
+def processed(logits: torch.Tensor, params: SamplingParams, generated: list[int]) -> torch.Tensor:
+    """logits [V] after the request's logits processors (constrained decoding)."""
     for processor in params.logits_processors:
         logits = processor(generated, logits)
     return logits
