@@ -6,6 +6,7 @@ per 128x128 block, as in DeepSeek-V3's release; everything else stays in `dtype`
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -53,11 +54,8 @@ def save_checkpoint(
             size = 0
         shards[-1][name] = tensor
         size += nbytes
-    saved_config = config.to_dict()
-    if fp8:
-        saved_config["quantization_config"] = {
-            "quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic", "weight_block_size": list(block)
-        }
+    # quantization_config describes the tensors written here, not those the model was loaded from
+    saved_config = replace(config, weight_block_size=block if fp8 else None).to_dict()
     saved_config["torch_dtype"] = str(dtype).removeprefix("torch.")
     (path / "config.json").write_text(json.dumps(saved_config, indent=2))
     if len(shards) == 1:
