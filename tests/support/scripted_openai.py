@@ -149,31 +149,25 @@ class ScriptedOpenAIServer:
             return {"object": "list",
                     "data": [{"id": self.model, "object": "model", "created": 0, "owned_by": "test"}]}
 
-        @app.post("/v1/chat/completions")
-        async def chat(request: Request):
+        async def respond(path: str, request: Request, stream, whole):
             body = await request.json()
-            self._record("/v1/chat/completions", body)
+            self._record(path, body)
             reply = await asyncio.to_thread(self._next_reply, body)
             if reply.delay_s:
                 await asyncio.sleep(reply.delay_s)
             if reply.status != 200:
                 return _error(reply)
             if body.get("stream"):
-                return StreamingResponse(self._chat_stream(body, reply), media_type="text/event-stream")
-            return self._chat_body(body, reply)
+                return StreamingResponse(stream(body, reply), media_type="text/event-stream")
+            return whole(body, reply)
+
+        @app.post("/v1/chat/completions")
+        async def chat(request: Request):
+            return await respond("/v1/chat/completions", request, self._chat_stream, self._chat_body)
 
         @app.post("/v1/completions")
         async def completions(request: Request):
-            body = await request.json()
-            self._record("/v1/completions", body)
-            reply = await asyncio.to_thread(self._next_reply, body)
-            if reply.delay_s:
-                await asyncio.sleep(reply.delay_s)
-            if reply.status != 200:
-                return _error(reply)
-            if body.get("stream"):
-                return StreamingResponse(self._completion_stream(body, reply), media_type="text/event-stream")
-            return self._completion_body(body, reply)
+            return await respond("/v1/completions", request, self._completion_stream, self._completion_body)
 
         return app
 
