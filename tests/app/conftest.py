@@ -1,5 +1,6 @@
 """Fixtures: a database per backend (SQLite file, fresh PostgreSQL database) and a real app
 server process (`python -m app`) whose native model backend is the stand-in server."""
+import json
 import os
 import secrets
 import signal
@@ -7,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +60,17 @@ class AppServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def wait_for_log_records(self, match: Callable[[dict], bool], timeout: float = 10.0) -> list[dict]:
+        """JSON log records for which `match` holds, polled until one shows up: the access log
+        line is written after the response has gone out, so it can trail the client's read."""
+        deadline = time.monotonic() + timeout
+        while True:
+            records = [json.loads(line) for line in self.log().splitlines() if line.startswith("{")]
+            hits = [r for r in records if match(r)]
+            if hits or time.monotonic() > deadline:
+                return hits
+            time.sleep(0.05)
 
 
 LIMITS = {"MAX_UPLOAD_BYTES": "200000", "MAX_BODY_BYTES": "20000", "RATE_LIMIT_PER_MINUTE": "40"}

@@ -1,5 +1,4 @@
 """API behaviour against a real `python -m app` process, on SQLite and on PostgreSQL."""
-import json
 
 import httpx
 import openai
@@ -136,8 +135,7 @@ def test_rate_limit_is_429_per_key(app_server):
 def test_request_id_is_echoed_and_logged(app_server):
     resp = httpx.get(f"{app_server.url}/health", headers={"X-Request-ID": "trace-me-123"})
     assert resp.headers["x-request-id"] == "trace-me-123"
-    lines = [json.loads(line) for line in app_server.log().splitlines() if line.startswith("{")]
-    hits = [r for r in lines if r.get("request_id") == "trace-me-123"]
+    hits = app_server.wait_for_log_records(lambda r: r.get("request_id") == "trace-me-123")
     assert hits and hits[-1]["path"] == "/health" and hits[-1]["status"] == 200
 
 
