@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     var_dir: Path = Path("var")
     database_url: str | None = None  # default: SQLite file var/app.db
     chroma_url: str | None = None  # default: embedded chromadb under var/chroma
+    embedding_cache_dir: Path | None = None  # ONNX export of the embedding model; default var/models
+    embedding_threads: int | None = Field(None, ge=1)  # threads for embedding uploads; default every core
 
     # Auth.
     app_admin_key: str | None = Field(None, min_length=16)

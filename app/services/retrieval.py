@@ -12,6 +12,7 @@ import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import Request
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,6 +38,8 @@ class RetrievalOptions:
     config: RetrievalConfig
     qa: DocQAConfig
     ingest_wait_s: float
+    embedding_cache_dir: Path
+    embedding_threads: int | None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "RetrievalOptions":
@@ -45,6 +48,8 @@ class RetrievalOptions:
             config=RetrievalConfig(persist_dir=settings.var_dir / "chroma", chroma_url=settings.chroma_url),
             qa=DocQAConfig(),
             ingest_wait_s=min(3.0, settings.request_timeout_s / 2),
+            embedding_cache_dir=settings.embedding_cache_dir or settings.var_dir / "models",
+            embedding_threads=settings.embedding_threads,
         )
 
 
@@ -75,7 +80,8 @@ class RetrievalService:
         counter = self.counter
         with self._index_lock:
             if self._index is None:
-                self._index = DocumentIndex(self.options.config, counter, MiniLMEmbeddingFunction(threads=1))
+                embedder = MiniLMEmbeddingFunction(self.options.embedding_cache_dir, self.options.embedding_threads)
+                self._index = DocumentIndex(self.options.config, counter, embedder)
             return self._index
 
     def index_in_background(self, document_id: str, filename: str, file_sha256: str, parsed: ParsedDocument) -> Future:

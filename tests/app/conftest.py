@@ -17,6 +17,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests.support.embedding import EMBEDDING_CACHE_DIR
+
 REPO = Path(__file__).resolve().parents[2]
 STAND_IN = Path(__file__).with_name("stand_in_model_server.py")
 DATABASES = ["sqlite", "postgresql"]
@@ -84,6 +86,7 @@ def start_app(tmp: Path, database_url: str, extra_env: dict[str, str], wait_mode
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "VAR_DIR": str(tmp / "var"),
+        "EMBEDDING_CACHE_DIR": str(EMBEDDING_CACHE_DIR),
         "DATABASE_URL": database_url,
         "APP_ADMIN_KEY": admin_key,
         "MODEL_BACKEND": "native",

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.embedding import EMBEDDING_CACHE_DIR
 from tools.retrieval import DocumentIndex, RetrievalConfig, TokenCounter
 from tools.retrieval.embeddings import MiniLMEmbeddingFunction
 
@@ -16,7 +17,7 @@ def counter() -> TokenCounter:
 
 @pytest.fixture(scope="session")
 def embedder() -> MiniLMEmbeddingFunction:
-    return MiniLMEmbeddingFunction(threads=1)
+    return MiniLMEmbeddingFunction(EMBEDDING_CACHE_DIR)
 
 
 @pytest.fixture

@@ -1,6 +1,8 @@
 """DocumentIndex against a real chromadb: ingest, search modes, idempotency, filters, rollback."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from tests.retrieval.documents import filler_paragraphs, make_pdf
@@ -116,3 +118,17 @@ def test_the_sentence_reranker_puts_the_needle_first(index: DocumentIndex) -> No
     hits = index.search("access code of the north warehouse", k=3, rerank=True)
     assert "4417-ZETA" in hits[0].text
     assert hits[0].score > hits[1].score  # cosine of the best sentence, best first
+
+
+def test_hnsw_settings_are_used_and_ef_search_follows_the_config(
+    index: DocumentIndex, config: RetrievalConfig, counter: TokenCounter, embedder: MiniLMEmbeddingFunction
+) -> None:
+    hnsw = index._collection.configuration["hnsw"]
+    assert (hnsw["max_neighbors"], hnsw["ef_construction"], hnsw["ef_search"]) == (
+        config.hnsw_max_neighbors, config.hnsw_ef_construction, config.hnsw_ef_search)
+    index.ingest("d1", "notes.txt", _text_with_needle())
+    wider = DocumentIndex(replace(config, hnsw_ef_search=config.hnsw_ef_search + 100), counter, embedder)
+    assert wider._collection.configuration["hnsw"]["ef_search"] == config.hnsw_ef_search + 100
+    assert "4417-ZETA" in wider.search("north warehouse access code", k=1, mode="vector")[0].text
+    with pytest.raises(ValueError, match="must be positive"):
+        replace(config, hnsw_ef_search=0)

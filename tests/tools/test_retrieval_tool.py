@@ -1,6 +1,7 @@
 """Retrieval tool over the `DocumentSearch` interface, backed by the real document index."""
 from pathlib import Path
 
+from tests.support.embedding import EMBEDDING_CACHE_DIR
 from tools.registry import ToolRegistry
 from tools.retrieval_tool import DocumentSearch, retrieval_tool
 
@@ -15,7 +16,7 @@ def test_search_documents_over_the_real_index(tmp_path: Path):
     from tools.retrieval.embeddings import MiniLMEmbeddingFunction
 
     index = DocumentIndex(RetrievalConfig(persist_dir=tmp_path / "chroma", chunk_tokens=32, overlap_tokens=4,
-                                          min_chunk_tokens=8), TokenCounter.from_file(), MiniLMEmbeddingFunction())
+                                          min_chunk_tokens=8), TokenCounter.from_file(), MiniLMEmbeddingFunction(EMBEDDING_CACHE_DIR))
     assert isinstance(index, DocumentSearch)
     index.ingest("manual", "manual.md", DOC.encode())
     registry = ToolRegistry().register(retrieval_tool(index))

@@ -22,7 +22,12 @@ class RetrievalConfig:
         rerank: rerank the fused candidates by their best-matching sentence (see rerank.py); off by
             default: fused recall is at target without it and it costs an embedding pass per query.
         rerank_top: how many fused candidates the reranker rescores.
-        embed_batch_size: texts per embedding batch.
+        embed_batch_size: chunks written to chromadb per upsert (each upsert embeds them).
+        hnsw_max_neighbors, hnsw_ef_construction: graph degree and build-time beam of the
+            collection's HNSW index, fixed when the collection is created. chromadb's defaults
+            (16, 100) built graphs whose searches missed the true nearest chunk of a needle
+            question: all-MiniLM-L6-v2 vectors of prose crowd together (docs/BENCHMARKS.md).
+        hnsw_ef_search: search-time beam; applied to existing collections when opened.
     """
 
     persist_dir: Path = Path("var/chroma")
@@ -36,6 +41,9 @@ class RetrievalConfig:
     rerank: bool = False
     rerank_top: int = 20
     embed_batch_size: int = 64
+    hnsw_max_neighbors: int = 32
+    hnsw_ef_construction: int = 200
+    hnsw_ef_search: int = 500
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16:
@@ -44,5 +52,7 @@ class RetrievalConfig:
             raise ValueError("overlap_tokens must be >= 0 and under half of chunk_tokens")
         if not 0 < self.min_chunk_tokens <= self.chunk_tokens:
             raise ValueError("min_chunk_tokens must be in (0, chunk_tokens]")
-        if self.candidates < 1 or self.rrf_k < 1 or self.rerank_top < 1 or self.embed_batch_size < 1:
-            raise ValueError("candidates, rrf_k, rerank_top and embed_batch_size must be positive")
+        positive = ("candidates", "rrf_k", "rerank_top", "embed_batch_size", "hnsw_max_neighbors",
+                    "hnsw_ef_construction", "hnsw_ef_search")
+        if any(getattr(self, name) < 1 for name in positive):
+            raise ValueError(f"{', '.join(positive)} must be positive")

