@@ -80,7 +80,7 @@ class RetrievalService:
         counter = self.counter
         with self._index_lock:
             if self._index is None:
-                embedder = MiniLMEmbeddingFunction(self.options.embedding_cache_dir, self.options.embedding_threads)
+                embedder = MiniLMEmbeddingFunction(self.options.embedding_cache_dir, self.options.embedding_threads).load()
                 self._index = DocumentIndex(self.options.config, counter, embedder)
             return self._index
 

@@ -43,7 +43,7 @@ class RetrievalConfig:
     embed_batch_size: int = 64
     hnsw_max_neighbors: int = 32
     hnsw_ef_construction: int = 200
-    hnsw_ef_search: int = 500
+    hnsw_ef_search: int = 1000
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16:
