@@ -44,25 +44,40 @@ def bench_ours(model: str, batch: list[list[int]], new_tokens: int, repeats: int
     return len(batch) * new_tokens / statistics.median(times), [o.outputs[0].token_ids for o in outs], llm.stats()
 
 
-def bench_transformers(model: str, batch: list[list[int]], new_tokens: int, repeats: int) -> float:
+def bench_transformers(model: str, batch: list[list[int]], new_tokens: int, repeats: int) -> dict[str, float]:
+    """tok/s of `generate` two ways: all requests as one static left-padded batch (its best case:
+    every request known up front), and one request after another (what a `generate`-based server
+    without a batching layer does with concurrent requests)."""
     from transformers import DeepseekV3ForCausalLM
 
     hf = DeepseekV3ForCausalLM.from_pretrained(model, torch_dtype=torch.float32).eval()
-    width = max(map(len, batch))
-    ids = torch.zeros(len(batch), width, dtype=torch.long)
-    mask = torch.zeros(len(batch), width, dtype=torch.long)
-    for i, p in enumerate(batch):  # left padding
-        ids[i, width - len(p):] = torch.tensor(p)
-        mask[i, width - len(p):] = 1
-    kwargs = dict(attention_mask=mask, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False, pad_token_id=0)
+
+    def padded(prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(map(len, prompts))
+        ids = torch.zeros(len(prompts), width, dtype=torch.long)  # [batch, width], left padding
+        mask = torch.zeros(len(prompts), width, dtype=torch.long)
+        for i, p in enumerate(prompts):
+            ids[i, width - len(p):] = torch.tensor(p)
+            mask[i, width - len(p):] = 1
+        return ids, mask
+
+    def run(prompts: list[list[int]]) -> None:
+        ids, mask = padded(prompts)
+        hf.generate(ids, attention_mask=mask, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                    do_sample=False, pad_token_id=0)
+
+    result = {}
     with torch.no_grad():
-        hf.generate(ids[:1], attention_mask=mask[:1], max_new_tokens=4, do_sample=False, pad_token_id=0)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            hf.generate(ids, **kwargs)
-            times.append(time.perf_counter() - start)
-    return len(batch) * new_tokens / statistics.median(times)
+        warm_ids, warm_mask = padded(batch[:1])
+        hf.generate(warm_ids, attention_mask=warm_mask, max_new_tokens=4, do_sample=False, pad_token_id=0)
+        for name, once in (("batched", lambda: run(batch)), ("sequential", lambda: [run([p]) for p in batch])):
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                once()
+                times.append(time.perf_counter() - start)
+            result[name] = len(batch) * new_tokens / statistics.median(times)
+    return result
 
 
 def free_port() -> int:
@@ -131,17 +146,20 @@ def main() -> None:
     for c in levels:
         ours, _, _ = bench_ours(args.model, batches[c], args.new_tokens, args.repeats)
         theirs = bench_transformers(args.model, batches[c], args.new_tokens, args.repeats)
-        rows[c] = {"ours": ours, "transformers": theirs}
+        rows[c] = {"ours": ours, "transformers": theirs["batched"], "transformers_sequential": theirs["sequential"]}
     if args.vllm_python:
         for c, tps in bench_vllm(args.vllm_python, args.model, batches, args.new_tokens, args.repeats, args.threads).items():
             rows[c]["vllm_cpu"] = tps
     print(f"threads={args.threads}, {args.new_tokens} new tokens per request, greedy, median of {args.repeats}\n")
-    print("| concurrent requests | this engine tok/s | transformers tok/s | ratio | vLLM CPU tok/s | ratio |")
-    print("|---|---|---|---|---|---|")
+    print("| concurrent requests | this engine tok/s | transformers batched tok/s | ratio "
+          "| transformers one by one tok/s | ratio | vLLM CPU tok/s | ratio |")
+    print("|---|---|---|---|---|---|---|---|")
     for c, r in rows.items():
         v = r.get("vllm_cpu")
         vtxt = f"{v:.1f} | {r['ours'] / v:.2f}x" if v else "not run | -"
-        print(f"| {c} | {r['ours']:.1f} | {r['transformers']:.1f} | {r['ours'] / r['transformers']:.2f}x | {vtxt} |")
+        seq = r["transformers_sequential"]
+        print(f"| {c} | {r['ours']:.1f} | {r['transformers']:.1f} | {r['ours'] / r['transformers']:.2f}x "
+              f"| {seq:.1f} | {r['ours'] / seq:.2f}x | {vtxt} |")
     # MTP speculation on vs off at one request
     one = prompts(tokenizer, 1)
     spec = {}
