@@ -89,11 +89,11 @@ def free_port() -> int:
 async def _vllm_round(base_url: str, batch: list[list[int]], new_tokens: int) -> float:
     from openai import AsyncOpenAI
 
-    client = AsyncOpenAI(base_url=base_url, api_key="EMPTY")
-    start = time.perf_counter()
-    await asyncio.gather(*(client.completions.create(model="m", prompt=p, max_tokens=new_tokens, temperature=0,
-                                                      extra_body={"ignore_eos": True}) for p in batch))
-    return time.perf_counter() - start
+    async with AsyncOpenAI(base_url=base_url, api_key="EMPTY") as client:  # closed inside this event loop
+        start = time.perf_counter()
+        await asyncio.gather(*(client.completions.create(model="m", prompt=p, max_tokens=new_tokens, temperature=0,
+                                                          extra_body={"ignore_eos": True}) for p in batch))
+        return time.perf_counter() - start
 
 
 def bench_vllm(python: str, model: str, batches: dict[int, list[list[int]]], new_tokens: int, repeats: int, threads: int) -> dict[int, float]:
