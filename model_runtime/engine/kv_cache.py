@@ -60,6 +60,8 @@ class BatchView:
         layer = self.cache.storage[layer_idx]  # [slots, r + rope]
         new = torch.cat([c_kv, k_pe], dim=-1)[self.valid]  # [N_valid, r + rope]
         layer[self.write_slots] = new.to(layer.dtype)
-        ctx = layer[self.context_slots].to(c_kv.dtype)  # [B, S, r + rope]
+        # index_select, not layer[slots]: advanced indexing was 7x slower for this gather on CPU
+        b, s = self.context_slots.shape
+        ctx = torch.index_select(layer, 0, self.context_slots.view(-1)).view(b, s, -1).to(c_kv.dtype)  # [B, S, r + rope]
         r = self.cache.kv_lora_rank
         return ctx[..., :r], ctx[..., r:], self.mask

@@ -99,10 +99,12 @@ class MLA(nn.Module):
         w_uk, w_uv = self._kv_b_heads()
         b, t, h, _ = q_nope.shape
         s = c_kv.shape[1]
-        q_latent = torch.einsum("bthd,hdr->bthr", q_nope, w_uk)  # [B, T, H, kv_lora_rank]
-        q = torch.cat([q_latent, q_pe], dim=-1).reshape(b, t * h, -1)  # [B, T*H, r + rope]
-        k = torch.cat([c_kv, k_pe], dim=-1)  # [B, S, r + rope]
-        scores = torch.bmm(q, k.transpose(1, 2)).view(b, t, h, s) * self.softmax_scale  # [B, T, H, S]
+        q_latent = torch.einsum("bthd,hdr->bthr", q_nope, w_uk).reshape(b, t * h, -1)  # [B, T*H, kv_lora_rank]
+        q_rope = q_pe.reshape(b, t * h, -1)  # [B, T*H, rope]
+        # Two matmuls summed instead of one over [c_kv; k_pe]: no copy of the context to join them
+        # (a paged cache hands back both as views of one gathered tensor).
+        scores = torch.baddbmm(torch.bmm(q_rope, k_pe.transpose(1, 2)), q_latent, c_kv.transpose(1, 2))
+        scores = scores.view(b, t, h, s) * self.softmax_scale  # [B, T, H, S]
         if mask is None:
             mask = torch.ones(t, s, dtype=torch.bool, device=q.device).tril(s - t).unsqueeze(0)
         scores = scores.masked_fill(~mask.unsqueeze(2), float("-inf"))
