@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,28 @@ from tools.retrieval.onnx_export import INPUT_NAMES, OUTPUT_NAME, exported_model
 
 MAX_WORD_PIECES = 256  # sentence_bert_config.json: max_seq_length
 DEFAULT_CACHE_DIR = Path("var/models")
+
+
+@dataclass(frozen=True)
+class _Runtime:
+    """What embedding needs once loaded: the word-piece tokenizer and two sessions of one model."""
+
+    tokenizer: Tokenizer
+    batch_session: Any  # onnxruntime.InferenceSession on `batch_threads` threads
+    query_session: Any  # onnxruntime.InferenceSession on one thread
+
+    def embed(self, session: Any, texts: list[str]) -> np.ndarray:
+        """Mean-pooled, L2-normalised vectors [len(texts), 384]."""
+        encodings = self.tokenizer.encode_batch(texts)
+        feeds = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),  # [batch, seq]
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+        hidden = session.run([OUTPUT_NAME], {name: feeds[name] for name in INPUT_NAMES})[0]  # [batch, seq, 384]
+        mask = feeds["attention_mask"][..., None].astype(np.float32)  # [batch, seq, 1]
+        pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)  # [batch, 384]
+        return (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 @register_embedding_function
@@ -41,20 +64,21 @@ class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
         self.cache_dir = Path(cache_dir)
         self.batch_threads = batch_threads
         self.batch_size = batch_size
-        self._sessions: tuple[Any, Any] | None = None  # (batch, query), created on first use
+        self._runtime: _Runtime | None = None  # created on first use
         self._lock = threading.Lock()
-        self._tokenizer = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
-        self._tokenizer.enable_truncation(MAX_WORD_PIECES)
-        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
 
     def load(self) -> "MiniLMEmbeddingFunction":
-        """Export the model if needed and open its sessions (done on first use otherwise).
+        """Export the model if needed, open its sessions and tokenizer (done on first use otherwise).
 
         Lazy because chromadb rebuilds the embedding function from the collection's stored
-        config (`build_from_config`) on every write just to read its schema: opening two
-        sessions each time cost about a quarter of ingest time."""
+        config (`build_from_config`) on every write just to read its schema: loading the model
+        each time cost about a quarter of ingest time."""
+        self._loaded()
+        return self
+
+    def _loaded(self) -> "_Runtime":
         with self._lock:
-            if self._sessions is None:
+            if self._runtime is None:
                 import onnxruntime
 
                 path = str(exported_model(self.cache_dir))
@@ -65,38 +89,29 @@ class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
                     options.inter_op_num_threads = 1
                     return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
-                self._sessions = (session(self.batch_threads or len(os.sched_getaffinity(0))), session(1))
-        return self
+                tokenizer = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
+                tokenizer.enable_truncation(MAX_WORD_PIECES)
+                tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+                batch_threads = self.batch_threads or len(os.sched_getaffinity(0))
+                self._runtime = _Runtime(tokenizer, session(batch_threads), session(1))
+            return self._runtime
 
     def __call__(self, input: Documents) -> Embeddings:
         """Embed documents in batches of similar length (less padding), on the batch session."""
+        runtime = self._loaded()
         texts = list(input)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         vectors: list[np.ndarray] = [np.empty(0, np.float32)] * len(texts)
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
-            for i, vector in zip(batch, self._embed(self._session(0), [texts[i] for i in batch])):
+            for i, vector in zip(batch, runtime.embed(runtime.batch_session, [texts[i] for i in batch])):
                 vectors[i] = vector
         return vectors
 
     def embed_query(self, input: Documents) -> Embeddings:
         """Queries are embedded like documents (a symmetric model), on the one-thread session."""
-        return list(self._embed(self._session(1), list(input)))
-
-    def _session(self, which: int) -> Any:
-        return (self._sessions or self.load()._sessions)[which]
-
-    def _embed(self, session: Any, texts: list[str]) -> np.ndarray:
-        encodings = self._tokenizer.encode_batch(texts)
-        feeds = {
-            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),  # [batch, seq]
-            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
-        }
-        hidden = session.run([OUTPUT_NAME], {name: feeds[name] for name in INPUT_NAMES})[0]  # [batch, seq, 384]
-        mask = feeds["attention_mask"][..., None].astype(np.float32)  # [batch, seq, 1]
-        pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)  # [batch, 384]
-        return (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        runtime = self._loaded()
+        return list(runtime.embed(runtime.query_session, list(input)))
 
     @staticmethod
     def name() -> str:
