@@ -18,6 +18,7 @@ run: $(STAMP)
 	$(BIN)/python -m app
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest -q tests
 
 # vLLM's CPU build in its own venv: a benchmark peer only, never used by the tests.

@@ -44,7 +44,7 @@ def main() -> None:
         results[mode] = result
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "results.json").write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
-    print(f"| balancing | held-out loss (main) | held-out MTP loss | MaxVio (held-out, mean of layers) | MaxVio per layer |")
+    print("| balancing | held-out loss (main) | held-out MTP loss | MaxVio (held-out, mean of layers) | MaxVio per layer |")
     print("|---|---|---|---|---|")
     for mode, r in results.items():
         print(f"| {mode} | {r['main']:.4f} | {r.get('mtp', float('nan')):.4f} | {r['max_vio']:.3f} | {r['max_vio_per_layer']} |")

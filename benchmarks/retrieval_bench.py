@@ -16,7 +16,6 @@ import json
 import os
 import random
 import re
-import statistics
 import sys
 import sysconfig
 import tempfile

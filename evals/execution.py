@@ -105,7 +105,7 @@ def run_batch(sandbox: Sandbox, tasks: list[dict], config: ExecConfig) -> list[E
 
 def _run(sandbox: Sandbox, tasks: list[dict], config: ExecConfig, batch: bool) -> list[ExecReport]:
     nonces = [secrets.token_hex(16) for _ in tasks]
-    stamped = [{**task, "nonce": nonce} for task, nonce in zip(tasks, nonces)]
+    stamped = [{**task, "nonce": nonce} for task, nonce in zip(tasks, nonces, strict=True)]
     workdir = Path(tempfile.mkdtemp(prefix="evals-"))
     try:
         (workdir / "runner.py").write_bytes(RUNNER_PATH.read_bytes())
@@ -125,7 +125,7 @@ def _run(sandbox: Sandbox, tasks: list[dict], config: ExecConfig, batch: bool) -
             raws = [None] * len(tasks)
         return [
             _report(task, report, nonce, result, workdir / (f"outputs-{i}.pkl" if batch else "outputs.pkl"))
-            for i, (task, report, nonce) in enumerate(zip(tasks, raws, nonces))
+            for i, (task, report, nonce) in enumerate(zip(tasks, raws, nonces, strict=True))
         ]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -93,7 +93,7 @@ def _compute(benchmark: str, problems: list[CodeProblem], sandbox: Sandbox, conf
     """Reference entries for a batch of problems, run in one sandboxed process."""
     reports = run_batch(sandbox, [_reference_task(benchmark, p, config) for p in problems], config)
     entries = []
-    for problem, report in zip(problems, reports):
+    for problem, report in zip(problems, reports, strict=True):
         if not report.passed or report.cpu_times is None:
             raise OracleError(f"canonical solution of {problem.task_id} failed its own tests: {report.first_error()}")
         expected = [] if test_mode(benchmark) == "check" else report.outputs
@@ -119,7 +119,7 @@ def build_oracle(
         batches = [missing[i::n_batches] for i in range(n_batches)]
         with ThreadPoolExecutor(max_workers=config.workers) as pool:
             results = list(pool.map(lambda batch: _compute(benchmark, batch, sandbox, config), batches))
-        cached.update({p.task_id: e for batch, entries in zip(batches, results) for p, e in zip(batch, entries)})
+        cached.update({p.task_id: e for batch, entries in zip(batches, results, strict=True) for p, e in zip(batch, entries, strict=True)})
         if cache_path is not None:
             _write_atomic(cache_path, cached)
     return {p.task_id: cached[p.task_id] for p in problems}

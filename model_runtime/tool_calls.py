@@ -261,7 +261,6 @@ class ToolCallStreamParser:
             self._buffer = buffer[len(buffer) - keep :]
             return False
         item_text = buffer.lstrip()
-        item = len(buffer) - len(item_text)
         if not item_text or any(m.startswith(item_text) and m != item_text for m in (CALLS_END, CALL_BEGIN)):
             return False  # only whitespace, or a marker still arriving
         if item_text.startswith(CALLS_END):

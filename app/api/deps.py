@@ -78,6 +78,6 @@ AdminUser = Annotated[User, Depends(admin_user)]
 def get_owned(db: Session, model: type[T], row_id: str, user: User) -> T:
     """The `model` row with `row_id` owned by `user`; 404 if missing or someone else's."""
     row = db.get(model, row_id)
-    if row is None or getattr(row, "owner_id") != user.id:
+    if row is None or row.owner_id != user.id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{model.__name__.lower()} {row_id} not found")
     return row

@@ -33,7 +33,7 @@ class BatchView:
         self.cache = cache
         bs = cache.block_size
         b, t_max = len(counts), max(counts)
-        s_max = max(s + c for s, c in zip(starts, counts))
+        s_max = max(s + c for s, c in zip(starts, counts, strict=True))
         device = cache.storage.device
         tables = torch.zeros(b, -(-s_max // bs), dtype=torch.long)
         for i, table in enumerate(block_tables):

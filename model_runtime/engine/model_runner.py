@@ -102,7 +102,7 @@ class ModelRunner:
         starts = [s.num_mtp_computed for s in seqs]
         h_prev = torch.zeros(len(seqs), max(counts), rows_h[0].shape[-1], dtype=rows_h[0].dtype)
         next_ids = torch.zeros(len(seqs), max(counts), dtype=torch.long)
-        for i, (seq, h) in enumerate(zip(seqs, rows_h)):
+        for i, (seq, h) in enumerate(zip(seqs, rows_h, strict=True)):
             h_prev[i, : counts[i]] = h
             p0 = starts[i]
             next_ids[i, : counts[i]] = torch.tensor(seq.token_ids[p0 + 1 : p0 + 1 + counts[i]])

@@ -45,7 +45,7 @@ def logprob_of(logits: torch.Tensor, token_id: int, top_n: int | None) -> TokenL
     top = {}
     if top_n > 0:
         values, ids = logp.topk(top_n)
-        top = {int(i): float(v) for i, v in zip(ids, values)}
+        top = {int(i): float(v) for i, v in zip(ids, values, strict=True)}
     return TokenLogprob(token_id, float(logp[token_id]), top)
 
 

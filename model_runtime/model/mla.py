@@ -106,7 +106,7 @@ class MLA(nn.Module):
         scores = torch.baddbmm(torch.bmm(q_rope, k_pe.transpose(1, 2)), q_latent, c_kv.transpose(1, 2))
         scores = scores.view(b, t, h, s) * self.softmax_scale  # [B, T, H, S]
         if mask is None:
-            mask = torch.ones(t, s, dtype=torch.bool, device=q.device).tril(s - t).unsqueeze(0)
+            mask = torch.ones(t, s, dtype=torch.bool, device=c_kv.device).tril(s - t).unsqueeze(0)
         scores = scores.masked_fill(~mask.unsqueeze(2), float("-inf"))
         probs = scores.float().softmax(dim=-1).to(c_kv.dtype)
         o_latent = torch.bmm(probs.view(b, t * h, s), c_kv).view(b, t, h, self.kv_lora_rank)  # [B, T, H, r]

@@ -89,7 +89,7 @@ class GrammarLogitsProcessor:
     def _sync(self, generated: list[int]) -> bool:
         """Bring the matcher to the state after `generated`; False when the grammar rejects it."""
         common = 0
-        for mine, theirs in zip(self._accepted, generated):
+        for mine, theirs in zip(self._accepted, generated, strict=False):
             if mine != theirs:
                 break
             common += 1

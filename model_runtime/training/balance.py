@@ -55,7 +55,7 @@ def aux_balance_loss(model: nn.Module, alpha: float) -> torch.Tensor:
 @torch.no_grad()
 def update_bias(model: nn.Module, loads: torch.Tensor, gamma: float) -> None:
     """Auxiliary-loss-free step: push under-loaded experts up, over-loaded ones down."""
-    for moe, load in zip(moe_layers(model), loads):
+    for moe, load in zip(moe_layers(model), loads, strict=True):
         if load.sum() == 0:
             continue
         bias = moe.gate.e_score_correction_bias

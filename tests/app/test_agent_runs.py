@@ -1,6 +1,5 @@
 """Agent runs through the app: a real app process, the real coding agent, a scripted model server."""
 import json
-from pathlib import Path
 
 import httpx
 import pytest

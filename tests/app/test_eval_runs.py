@@ -38,7 +38,7 @@ def test_eval_run_progress_results_and_compare(eval_app):
         assert resp.status_code == 202, resp.text
         ids.append(resp.json()["id"])
     runs = [wait_done(eval_app, key, run_id) for run_id in ids]
-    for run, limit in zip(runs, (2, 3)):
+    for run, limit in zip(runs, (2, 3), strict=True):
         assert run["status"] == "done", run
         assert run["n_done"] == run["n_total"] == limit
         assert 0.0 <= run["metrics"]["accuracy"] <= 1.0

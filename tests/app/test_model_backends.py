@@ -108,7 +108,7 @@ def test_vllm_command_has_parallelism_mtp_and_tool_parser(capsys):
                         vllm_tensor_parallel_size=8, vllm_pipeline_parallel_size=2, vllm_max_model_len=65536)
     cmd = vllm_command(settings)
     assert cmd[:3] == ["vllm", "serve", "deepseek-ai/DeepSeek-V3"]
-    flags = dict(zip(cmd, cmd[1:]))
+    flags = dict(zip(cmd, cmd[1:], strict=False))
     assert flags["--tensor-parallel-size"] == "8" and flags["--pipeline-parallel-size"] == "2"
     assert "--enable-expert-parallel" in cmd
     assert flags["--speculative-config"] == '{"method": "deepseek_mtp", "num_speculative_tokens": 1}'

@@ -41,7 +41,7 @@ def test_broken_solutions_score_zero_and_the_harness_survives(benchmark, config)
     problem = load_problems(benchmark)[0]  # has_close_elements: returns a bool
     completions = {problem.task_id: [*BROKEN.values(), problem.canonical_solution]}
     result = grade_completions(benchmark, completions, exec_config=config)
-    verdicts = dict(zip([*BROKEN, "canonical"], result["samples"]))
+    verdicts = dict(zip([*BROKEN, "canonical"], result["samples"], strict=True))
     for name in BROKEN:
         assert verdicts[name]["passed"] is False, name
         assert verdicts[name]["error"], name
@@ -104,7 +104,7 @@ def test_find_zero_accepts_any_root_and_rejects_non_roots(config):
         exec(problem.prompt + body, env)
         return [env["find_zero"](*copy.deepcopy(inp)) for inp in problem.base_inputs]
 
-    differing = [a for a, b in zip(outputs(other_root), outputs(problem.canonical_solution)) if abs(a - b) > 1e-3]
+    differing = [a for a, b in zip(outputs(other_root), outputs(problem.canonical_solution), strict=True) if abs(a - b) > 1e-3]
     assert differing, "the alternative solution should find other roots than the canonical one"
     result = grade_completions("humaneval_plus", {problem.task_id: [other_root, off_by_one]}, exec_config=config)
     assert [s["passed"] for s in result["samples"]] == [True, False]

@@ -34,6 +34,17 @@ def test_absorbed_decode_matches_naive_token_by_token():
     assert torch.equal(absorbed.argmax(-1), naive.argmax(-1))
 
 
+def test_absorbed_path_without_a_cache_is_causal_like_naive():
+    """`model(ids, absorbed=True)` builds its own causal mask (once raised NameError: undefined `q`)."""
+    model = _model()
+    ids = torch.randint(0, 256, (2, 20), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        absorbed = model(ids, absorbed=True)
+        naive = model(ids)
+    assert absorbed.shape == naive.shape
+    assert (absorbed - naive).abs().max() < 1e-4
+
+
 def test_absorbed_path_without_q_lora():
     model = _model(q_lora_rank=None)
     ids = torch.randint(0, 256, (1, 24), generator=torch.Generator().manual_seed(1))

@@ -23,7 +23,7 @@ def test_neighbouring_chunks_overlap_and_cover_the_text(counter: TokenCounter) -
     text = " ".join(filler_paragraphs(30))  # one paragraph: cuts fall at sentence ends
     chunks = chunk_document(parse_document("a.txt", text.encode()), counter, CONFIG).chunks
     assert chunks[0].char_start == 0 and chunks[-1].char_end == len(text)
-    for previous, chunk in zip(chunks, chunks[1:]):
+    for previous, chunk in zip(chunks, chunks[1:], strict=False):
         assert chunk.char_start < previous.char_end, "no overlap"
         assert chunk.char_start > previous.char_start
         assert counter.count(text[chunk.char_start : previous.char_end]) <= CONFIG.overlap_tokens + 1

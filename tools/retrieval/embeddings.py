@@ -104,7 +104,7 @@ class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
         vectors: list[np.ndarray] = [np.empty(0, np.float32)] * len(texts)
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
-            for i, vector in zip(batch, runtime.embed(runtime.batch_session, [texts[i] for i in batch])):
+            for i, vector in zip(batch, runtime.embed(runtime.batch_session, [texts[i] for i in batch]), strict=True):
                 vectors[i] = vector
         return vectors
 

@@ -183,7 +183,7 @@ class DocumentIndex:
         if not document_ids:
             return []
         got = self._collection.get(where=_in_documents(document_ids), include=["documents", "metadatas"])
-        stored = [_stored(i, t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])]
+        stored = [_stored(i, t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)]
         order = {doc: n for n, doc in enumerate(document_ids)}
         return sorted(stored, key=lambda c: (order[c.document_id], c.chunk_index))
 
@@ -233,7 +233,7 @@ class DocumentIndex:
             where=_in_documents(document_ids) if document_ids else None,
             include=["documents", "metadatas"],
         )
-        for chunk_id, text, meta in zip(result["ids"][0], result["documents"][0], result["metadatas"][0]):
+        for chunk_id, text, meta in zip(result["ids"][0], result["documents"][0], result["metadatas"][0], strict=True):
             found[chunk_id] = (text, meta)
         return list(result["ids"][0])
 
@@ -257,7 +257,7 @@ class DocumentIndex:
         """Reorder the top `rerank_top` fused candidates by best-sentence similarity."""
         head, tail = fused[: self.config.rerank_top], fused[self.config.rerank_top :]
         scores = self._reranker.scores(query, [found[chunk_id][0] for chunk_id, _ in head])
-        reranked = sorted(zip((c for c, _ in head), scores), key=lambda pair: pair[1], reverse=True)
+        reranked = sorted(zip((c for c, _ in head), scores, strict=True), key=lambda pair: pair[1], reverse=True)
         return reranked + tail
 
 

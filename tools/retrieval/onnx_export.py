@@ -56,7 +56,7 @@ def _export(target: Path) -> None:
                 dynamic_axes=axes, opset_version=17, dynamo=False,
             )
             expected = model(*inputs).last_hidden_state.numpy()
-        _check(Path(tmp_name), {name: tensor.numpy() for name, tensor in zip(INPUT_NAMES, inputs)}, expected)
+        _check(Path(tmp_name), {name: tensor.numpy() for name, tensor in zip(INPUT_NAMES, inputs, strict=True)}, expected)
         os.replace(tmp_name, target)
     finally:
         Path(tmp_name).unlink(missing_ok=True)

@@ -161,7 +161,7 @@ def _html_sections(html: str) -> list[Section]:
     path: list[tuple[int, str]] = []
     parts = text.split(marker)
     sections.append(Section(parts[0]))
-    for level, rest in zip(parts[1::2], parts[2::2]):
+    for level, rest in zip(parts[1::2], parts[2::2], strict=False):
         title, _, body = rest.partition("\n")
         path = [p for p in path if p[0] < int(level)] + [(int(level), title)]
         sections.append(Section(f"{title}\n{body}", heading=" > ".join(t for _, t in path)))

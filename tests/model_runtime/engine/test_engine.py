@@ -62,7 +62,7 @@ class OracleRunner(ModelRunner):
 def test_accepted_drafts_keep_greedy_output_exact(tiny_checkpoint, reference, k):
     path, _ = tiny_checkpoint
     llm = LLM(str(path), dtype="float32", speculative_tokens=k, block_size=4, max_num_batched_tokens=64)
-    OracleRunner.truth = {tuple(p): r for p, r in zip(PROMPTS, reference)}
+    OracleRunner.truth = {tuple(p): r for p, r in zip(PROMPTS, reference, strict=True)}
     llm.engine.runner.__class__ = OracleRunner
     assert _run(llm) == reference
     stats = llm.stats()
@@ -89,7 +89,7 @@ def test_stop_strings_stop_ids_max_tokens_and_logprobs(tiny_checkpoint, referenc
     assert out.token_ids == full[: full.index(full[5]) + 1] and out.finish_reason == "stop"
     out = llm.generate([PROMPTS[1]], SamplingParams(temperature=0, max_tokens=4, ignore_eos=True, logprobs=3))[0].outputs[0]
     assert out.token_ids == full[:4] and out.finish_reason == "length"
-    assert len(out.logprobs) == 4 and all(lp.token_id == t for lp, t in zip(out.logprobs, full))
+    assert len(out.logprobs) == 4 and all(lp.token_id == t for lp, t in zip(out.logprobs, full[:4], strict=True))
     assert all(max(lp.top.values()) == pytest.approx(lp.logprob) for lp in out.logprobs)  # greedy = top-1
     text = llm.tokenizer.decode(full, skip_special_tokens=True)
     stop = text[len(text) // 2 : len(text) // 2 + 2]
