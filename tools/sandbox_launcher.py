@@ -43,6 +43,7 @@ MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
 PR_SET_PDEATHSIG = 1
+PR_SET_NO_NEW_PRIVS = 38  # setuid binaries and file capabilities grant nothing after exec
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
@@ -139,6 +140,7 @@ def _child(cfg: dict, status_fd: int, lifeline: int) -> None:
             os.setgid(cfg["gid"])
             os.setuid(cfg["uid"])
         _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl")
+        _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
         if select.select([lifeline], [], [], 0)[0]:  # launcher died before PDEATHSIG was set
             os._exit(SETUP_FAILED)
         os.close(lifeline)

@@ -20,13 +20,17 @@ from app.backends.base import ModelBackend
 from app.core.config import Settings
 from app.db.models import AgentRun, AgentStep, utcnow
 from tools.calculator import calculator_tool
-from tools.registry import ToolRegistry
+from tools.registry import ToolError, ToolRegistry
 from tools.sandbox import Sandbox
 from tools.workspace import Workspace
 from tools.workspace_tools import workspace_tools
 
 log = logging.getLogger("app.agent_runs")
 TERMINAL = {"done", "budget_exhausted", "failed"}
+
+
+class SeedError(ValueError):
+    """A file given with a new run cannot be put into its workspace."""
 
 
 def workspace_dir(settings: Settings, owner_id: str, name: str) -> Path:
@@ -44,6 +48,17 @@ class AgentRunner:
         self.sandbox = Sandbox()
         url = settings.database_url or ""
         self.checkpoints = url if url.startswith("postgresql") else str(settings.var_dir / "agent-checkpoints.sqlite")
+
+    def seed(self, root: Path, files: dict[str, str]) -> None:
+        """Create the workspace and put `files` in it through the workspace's confined writer
+        (the one resolve-and-check); SeedError when a path escapes or cannot be written."""
+        root.mkdir(parents=True, exist_ok=True)
+        workspace = Workspace(root, self.sandbox)
+        for rel, content in files.items():
+            try:
+                workspace.write(rel, content)
+            except ToolError as exc:
+                raise SeedError(f"file path escapes the workspace or cannot be written: {exc}") from None
 
     def start(self, run_id: str, task: str) -> None:
         threading.Thread(target=self._drive, args=(run_id, task, None), daemon=True, name=f"agent {run_id}").start()

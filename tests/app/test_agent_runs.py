@@ -8,8 +8,19 @@ from tests.app.conftest import auth, new_user, start_app, stop_app
 from tests.support.scripted_openai import ScriptedOpenAIServer, ToolCall
 
 
+# The attack that once leaked the admin key: plant a symlink to the app's environment from the
+# sandbox, then read it with the host-side (not dangerous) tools.
+ATTACK = [ToolCall("run_command", {"command": "ln -sf /proc/self/environ notes.txt"}),
+          ToolCall("grep", {"pattern": "ADMIN|admin"}), ToolCall("read_file", {"path": "notes.txt"}),
+          ToolCall("list_files", {})]
+
+
 def script(body: dict) -> object:
-    """Write the file named at the end of the task, then report what the tool said."""
+    """Write the file named at the end of the task, then report what the tool said (or attack)."""
+    task = next(m["content"] for m in body["messages"] if m["role"] == "user")
+    if task.startswith("attack"):
+        n_results = sum(m["role"] == "tool" for m in body["messages"])
+        return [ATTACK[n_results]] if n_results < len(ATTACK) else "attack over"
     last = body["messages"][-1]
     if last["role"] == "tool":
         return f"finished; tool said: {last['content'][:60]}"
@@ -84,6 +95,44 @@ def test_denied_call_is_not_run_and_runs_are_private(agent_app):
     assert tool["ok"] is False and "did not approve" in tool["text"]
     user_id = httpx.get(f"{server.url}/api/me", headers=auth(key)).json()["id"]
     assert not (var / "workspaces" / user_id / "w2" / "nope.py").exists()
+
+
+def test_symlink_planted_in_the_sandbox_does_not_leak_the_app_environment(agent_app):
+    server, var = agent_app
+    key = new_user(server, "attacker")
+    run_id = httpx.post(f"{server.url}/api/agent-runs", headers=auth(key),
+                        json={"task": "attack", "workspace": "trap", "files": {"a.txt": "hello\n"}}).json()["id"]
+    assert events(server, key, run_id)[-1] == {"status": "awaiting_approval"}  # run_command is dangerous
+    httpx.post(f"{server.url}/api/agent-runs/{run_id}/approval", headers=auth(key), json={"approved": True})
+    rest = events(server, key, run_id)
+    assert rest[-1] == {"status": "done"}
+    tools = {e["data"]["name"]: e["data"] for e in rest if e.get("kind") == "tool"}
+    assert tools["run_command"]["ok"] is True
+    user_id = httpx.get(f"{server.url}/api/me", headers=auth(key)).json()["id"]
+    assert (var / "workspaces" / user_id / "trap" / "notes.txt").is_symlink()
+    assert tools["grep"]["ok"] is True and "(no matches)" in tools["grep"]["text"]
+    assert tools["read_file"]["ok"] is False and "outside the workspace" in tools["read_file"]["text"]
+    assert tools["list_files"]["text"].split() == ["a.txt"]
+    steps = httpx.get(f"{server.url}/api/agent-runs/{run_id}/steps", headers=auth(key)).text
+    assert server.admin_key not in steps and "PATH=" not in steps
+
+
+def test_seeding_files_through_a_planted_symlink_is_refused(agent_app, tmp_path):
+    server, var = agent_app
+    key = new_user(server, "attacker")
+    user_id = httpx.get(f"{server.url}/api/me", headers=auth(key)).json()["id"]
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    workspace = var / "workspaces" / user_id / "seeded"
+    workspace.mkdir(parents=True)
+    (workspace / "link").symlink_to(outside)  # as a previous run's `ln -s` would leave it
+    resp = httpx.post(f"{server.url}/api/agent-runs", headers=auth(key),
+                      json={"task": "x", "workspace": "seeded", "files": {"link/evil.txt": "x"}})
+    assert resp.status_code == 422 and "outside the workspace" in resp.json()["detail"]
+    assert list(outside.iterdir()) == []
+    git = httpx.post(f"{server.url}/api/agent-runs", headers=auth(key),
+                     json={"task": "x", "workspace": "seeded", "files": {".git/hooks/pre-commit": "x"}})
+    assert git.status_code == 422 and ".git" in git.json()["detail"]
 
 
 def test_bad_workspace_input_is_422(agent_app):

@@ -96,6 +96,13 @@ def test_runs_as_unprivileged_user(sandbox):
     assert int(uid) >= 200_000 and int(gid) == int(uid) and groups.strip() == "[]"
 
 
+def test_no_new_privs_is_set(sandbox):
+    """A setuid binary in the sandbox cannot raise privileges again (was `NoNewPrivs: 0`)."""
+    result = sandbox.run(["grep", "NoNewPrivs", "/proc/self/status"])
+    assert result.ok, result.stderr
+    assert result.stdout.split() == ["NoNewPrivs:", "1"]
+
+
 def test_escape_write_outside_workspace(sandbox, tmp_path):
     open_dir = tmp_path / "world_writable"
     open_dir.mkdir()

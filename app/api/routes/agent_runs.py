@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from app.api.deps import AppSettings, CurrentUser, DbSession, get_owned
 from app.db.models import AgentRun, AgentStep
-from app.services.agent_runs import TERMINAL, workspace_dir
+from app.services.agent_runs import TERMINAL, SeedError, workspace_dir
 
 router = APIRouter(prefix="/api/agent-runs", tags=["agent runs"])
 
@@ -62,16 +62,13 @@ def _name(run: AgentRun) -> str:
 @router.post("", status_code=status.HTTP_202_ACCEPTED)
 def start_run(body: NewAgentRun, request: Request, user: CurrentUser, db: DbSession,
               settings: AppSettings) -> AgentRunOut:
-    root = workspace_dir(settings, user.id, body.workspace).resolve()
-    for rel, content in body.files.items():
-        target = (root / rel).resolve()
-        if not target.is_relative_to(root) or target == root:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"file path escapes the workspace: {rel}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content)
-    root.mkdir(parents=True, exist_ok=True)
+    root = workspace_dir(settings, user.id, body.workspace)
+    try:
+        request.app.state.agent_runner.seed(root, body.files)
+    except SeedError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
     backend = request.app.state.backend
-    run = AgentRun(owner_id=user.id, task=body.task, workspace=str(root), model=backend.model_name,
+    run = AgentRun(owner_id=user.id, task=body.task, workspace=str(root.resolve()), model=backend.model_name,
                    max_steps=body.max_steps)
     db.add(run)
     db.commit()
