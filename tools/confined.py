@@ -33,7 +33,7 @@ class ConfinedDir:
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
         if not self.root.is_dir():
-            raise ToolError(f"not a directory: {root}")
+            raise ToolError(f"workspace is not a directory: {root}")
 
     # -- paths -----------------------------------------------------------------------------
     def resolve(self, path: str | Path) -> Path:
