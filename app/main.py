@@ -7,10 +7,12 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.router import build_api_router
 from app.backends import make_backend
 from app.core.config import Settings
+from app.core.errors import error_payload
 from app.core.logging import configure_logging, request_id_var
 from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware, TimeoutMiddleware
 from app.core.ratelimit import RateLimiter
@@ -43,14 +45,21 @@ def _describe_validation_error(exc: RequestValidationError) -> str:
     return "invalid request: " + "; ".join(parts)
 
 
-async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    body = {"detail": _describe_validation_error(exc), "errors": jsonable_encoder(exc.errors(), exclude={"input"})}
-    return JSONResponse(body, status_code=422)
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    extra = {"errors": jsonable_encoder(exc.errors(), exclude={"input"})}
+    return JSONResponse(error_payload(request.url.path, 422, _describe_validation_error(exc), extra), status_code=422)
 
 
-async def _unhandled_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    return JSONResponse(error_payload(request.url.path, exc.status_code, message), status_code=exc.status_code,
+                        headers=exc.headers)
+
+
+async def _unhandled_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
-    return JSONResponse({"detail": "internal error", "request_id": request_id_var.get()}, status_code=500)
+    body = error_payload(request.url.path, 500, "internal error", {"request_id": request_id_var.get()})
+    return JSONResponse(body, status_code=500)
 
 
 @asynccontextmanager
@@ -87,6 +96,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.eval_runner = EvalRunner(settings, app.state.sessionmaker, app.state.backend)
     app.include_router(build_api_router())
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unhandled_error)
     # Added last = outermost: request id/logging wraps the limits.
     app.add_middleware(TimeoutMiddleware, timeout_s=settings.request_timeout_s, exempt_prefixes=("/v1",))

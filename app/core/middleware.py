@@ -11,14 +11,16 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.errors import error_payload
 from app.core.logging import request_id_var
 
 log = logging.getLogger("app.request")
 
 
-async def send_json(send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]] = ()) -> None:
-    """Send a complete `{"detail": ...}` JSON response."""
-    body = json.dumps({"detail": detail}).encode()
+async def send_json(scope: Scope, send: Send, status: int, detail: str,
+                    headers: list[tuple[bytes, bytes]] = ()) -> None:
+    """Send a complete JSON error response (OpenAI's shape under /v1, see app.core.errors)."""
+    body = json.dumps(error_payload(scope["path"], status, detail)).encode()
     await send(
         {
             "type": "http.response.start",
@@ -86,9 +88,9 @@ class BodyLimitMiddleware:
         try:
             declared = int(headers.get(b"content-length", b"0"))
         except ValueError:
-            return await send_json(send, 400, "invalid Content-Length header")
+            return await send_json(scope, send, 400, "invalid Content-Length header")
         if declared > limit:
-            return await send_json(send, 413, message)
+            return await send_json(scope, send, 413, message)
 
         received = 0
         started = False  # the app has started its response
@@ -102,7 +104,7 @@ class BodyLimitMiddleware:
                 if received > limit and not rejected:
                     rejected = True
                     if not started:
-                        await send_json(send, 413, message)
+                        await send_json(scope, send, 413, message)
                     # Frameworks turn exceptions while reading the body into 400, so end the body
                     # as a client disconnect instead; whatever the app answers is not sent.
                     return {"type": "http.disconnect"}
@@ -146,7 +148,7 @@ class TimeoutMiddleware:
         if not done:
             task.cancel()
             waiter.cancel()
-            await send_json(send, 504, f"request timed out after {self.timeout_s:g} s")
+            await send_json(scope, send, 504, f"request timed out after {self.timeout_s:g} s")
             return
         waiter.cancel()
         await task

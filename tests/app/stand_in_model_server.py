@@ -28,6 +28,8 @@ def make_handler(model_name: str) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             if self.path == "/health":
                 self._json(200, {"status": "ok"})
+            elif self.path == "/metrics":  # a backend path the /v1 proxy must never reach
+                self._json(200, {"metrics": "backend only"})
             elif self.path == "/v1/models":
                 self._json(200, {"object": "list", "data": [{"id": model_name, "object": "model", "owned_by": "test"}]})
             else:

@@ -2,6 +2,7 @@
 
 import httpx
 import openai
+import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
@@ -25,7 +26,11 @@ def test_requests_without_a_valid_key_are_401(app_server):
                          ("GET", "/v1/models"), ("POST", "/v1/chat/completions")]:
         resp = httpx.request(method, f"{app_server.url}{path}")
         assert resp.status_code == 401, (path, resp.text)
-        assert "API key" in resp.json()["detail"]
+        if path.startswith("/v1/"):  # OpenAI clients read error.message
+            assert resp.json()["error"]["type"] == "authentication_error"
+            assert "API key" in resp.json()["error"]["message"]
+        else:
+            assert "API key" in resp.json()["detail"]
         assert resp.headers["www-authenticate"] == "Bearer"
     bad = httpx.get(f"{app_server.url}/api/me", headers=auth("dsk-not-a-real-key"))
     assert bad.status_code == 401 and bad.json()["detail"] == "invalid or revoked API key"
@@ -110,6 +115,31 @@ def test_oversize_upload_and_body_are_413(app_server):
     assert streamed.status_code == 413
 
 
+@pytest.mark.parametrize("raw_path", ["/v1/%0C", "/v1/..%2Fmetrics", "/v1/%2e%2e/metrics", "/v1/models/..%2F..%2Fmetrics",
+                                      "/v1/models//x", "/v1/a%00b", "/v1/" + "x/" * 9 + "y"])
+def test_v1_proxy_reaches_only_v1_endpoints(app_server, raw_path):
+    """`/v1/%0C` was a 500 (httpx.InvalidURL); `/v1/..%2Fmetrics` reached the backend's /metrics."""
+    key = new_user(app_server, "proxy")
+    resp = httpx.get(app_server.url + raw_path, headers=auth(key))
+    assert resp.status_code == 400, resp.text
+    error = resp.json()["error"]
+    assert error["type"] == "invalid_request_error" and "invalid /v1 path" in error["message"]
+
+
+def test_v1_errors_made_by_the_app_are_openai_errors(app_server):
+    key = new_user(app_server, "oai-errors")
+    body_limit = int(LIMITS["MAX_BODY_BYTES"])
+    big = httpx.post(f"{app_server.url}/v1/chat/completions", headers=auth(key),
+                     json={"model": "stand-in", "messages": [{"role": "user", "content": "x" * body_limit}]})
+    assert big.status_code == 413 and "request body too large" in big.json()["error"]["message"]
+    method = httpx.put(f"{app_server.url}/v1/models", headers=auth(key))
+    assert method.status_code == 405 and method.json()["error"]["message"]
+    client = openai.OpenAI(base_url=f"{app_server.url}/v1", api_key="dsk-wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as denied:
+        client.models.list()
+    assert denied.value.body["message"] == "invalid or revoked API key"
+
+
 def test_malformed_json_is_422_with_a_message(app_server):
     key = new_user(app_server, "json")
     resp = httpx.post(f"{app_server.url}/api/conversations", headers={**auth(key), "content-type": "application/json"},
@@ -127,8 +157,10 @@ def test_rate_limit_is_429_per_key(app_server):
         codes = [client.get("/api/me").status_code for _ in range(limit + 3)]
         assert codes[:limit] == [200] * limit and codes[limit:] == [429] * 3
         blocked = client.get("/api/me")
+        blocked_v1 = client.get("/v1/models")
     assert blocked.status_code == 429 and "rate limit" in blocked.json()["detail"]
     assert int(blocked.headers["retry-after"]) >= 1
+    assert blocked_v1.status_code == 429 and blocked_v1.json()["error"]["type"] == "rate_limit_error"
     assert httpx.get(f"{app_server.url}/api/me", headers=auth(other)).status_code == 200  # per key
 
 

@@ -97,7 +97,7 @@ def test_missing_model_dir_gives_degraded_health(tmp_path):
         assert health["status"] == "degraded" and health["database"] == "ok"
         assert health["model"]["state"] == "missing_model"
         proxied = httpx.get(f"{server.url}/v1/models", headers=auth(server.admin_key))
-        assert proxied.status_code == 502 and "missing_model" in proxied.json()["detail"]
+        assert proxied.status_code == 502 and "missing_model" in proxied.json()["error"]["message"]
     finally:
         stop_app(server)
     assert "has no config.json" in server.log()

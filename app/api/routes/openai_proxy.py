@@ -2,7 +2,13 @@
 
 Requests are forwarded as they are (body untouched, so `stream: true` works); the response is
 streamed back chunk by chunk. The platform key is replaced by the backend's own key.
+
+Only the backend's `/v1/...` endpoints are reachable: the (already percent-decoded) path must be
+plain segments of URL-safe characters, without `.`/`..` or empty segments, so `..%2Fmetrics` or a
+control character is a 400 in OpenAI's error JSON instead of a request to another backend path.
 """
+import re
+
 import httpx
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import StreamingResponse
@@ -14,6 +20,15 @@ router = APIRouter(prefix="/v1", tags=["openai"])
 
 FORWARDED_REQUEST_HEADERS = ("content-type", "accept", "openai-beta")
 FORWARDED_RESPONSE_HEADERS = ("content-type", "cache-control", "openai-processing-ms", "x-request-id")
+SEGMENT = re.compile(r"[A-Za-z0-9_.:@+~-]{1,200}")
+
+
+def backend_path(path: str) -> str:
+    """`path` if it names an endpoint under the backend's /v1; 400 otherwise."""
+    segments = path.split("/")
+    if len(segments) > 8 or any(s in (".", "..") or not SEGMENT.fullmatch(s) for s in segments):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"invalid /v1 path: {path[:200]!r}")
+    return path
 
 
 @router.api_route("/{path:path}", methods=["GET", "POST", "DELETE"])
@@ -25,7 +40,7 @@ async def proxy(path: str, request: Request, _user: CurrentUser) -> StreamingRes
         headers["authorization"] = f"Bearer {backend.api_key}"
     upstream = client.build_request(
         request.method,
-        f"{backend.base_url}/{path}",
+        f"{backend.base_url}/{backend_path(path)}",
         params=request.query_params,
         headers=headers,
         content=await request.body(),
