@@ -9,12 +9,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from model_runtime.server.body_limit import BodyLimitMiddleware
+
 from app.api.router import build_api_router
 from app.backends import make_backend
 from app.core.config import Settings
 from app.core.errors import error_payload
 from app.core.logging import configure_logging, request_id_var
-from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware, TimeoutMiddleware
+from app.core.middleware import RequestContextMiddleware, TimeoutMiddleware, body_limits, send_json
 from app.core.ratelimit import RateLimiter
 from app.db.migrate import upgrade
 from app.db.session import make_engine, make_sessionmaker
@@ -100,8 +102,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(Exception, _unhandled_error)
     # Added last = outermost: request id/logging wraps the limits.
     app.add_middleware(TimeoutMiddleware, timeout_s=settings.request_timeout_s, exempt_prefixes=("/v1",))
-    app.add_middleware(
-        BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
-    )
+    app.add_middleware(BodyLimitMiddleware, limit_for=body_limits(settings.max_body_bytes, settings.max_upload_bytes),
+                       reject=send_json)
     app.add_middleware(RequestContextMiddleware)
     return app

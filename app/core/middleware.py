@@ -1,4 +1,5 @@
-"""Pure ASGI middlewares: request ids + access log, body-size limits, request timeouts.
+"""Pure ASGI middlewares: request ids + access log, request timeouts, and the app's body limits
+(for model_runtime's BodyLimitMiddleware).
 
 Written against ASGI directly (not BaseHTTPMiddleware) so streamed responses pass through
 untouched and the body can be counted while it is read.
@@ -10,6 +11,8 @@ import time
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from model_runtime.server.body_limit import LimitFor
 
 from app.core.errors import error_payload
 from app.core.logging import request_id_var
@@ -68,56 +71,15 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
-class BodyLimitMiddleware:
-    """413 for bodies over the limit: `max_upload_bytes` for multipart uploads, `max_body_bytes`
-    otherwise. Checks `Content-Length` up front and counts chunked bodies as they stream in."""
+def body_limits(max_body_bytes: int, max_upload_bytes: int) -> LimitFor:
+    """The app's body limits: `max_upload_bytes` for multipart uploads, `max_body_bytes` otherwise."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, max_upload_bytes: int) -> None:
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-        self.max_upload_bytes = max_upload_bytes
+    def limit_for(headers: dict[bytes, bytes]) -> tuple[int, str]:
+        if headers.get(b"content-type", b"").startswith(b"multipart/form-data"):
+            return max_upload_bytes, "upload"
+        return max_body_bytes, "request body"
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        headers = dict(scope["headers"])
-        is_upload = headers.get(b"content-type", b"").startswith(b"multipart/form-data")
-        limit = self.max_upload_bytes if is_upload else self.max_body_bytes
-        what = "upload" if is_upload else "request body"
-        message = f"{what} too large: the limit is {limit} bytes"
-        try:
-            declared = int(headers.get(b"content-length", b"0"))
-        except ValueError:
-            return await send_json(scope, send, 400, "invalid Content-Length header")
-        if declared > limit:
-            return await send_json(scope, send, 413, message)
-
-        received = 0
-        started = False  # the app has started its response
-        rejected = False  # we answered 413 ourselves; the app's own response is dropped
-
-        async def counting_receive() -> Message:
-            nonlocal received, rejected
-            msg = await receive()
-            if msg["type"] == "http.request":
-                received += len(msg.get("body", b""))
-                if received > limit and not rejected:
-                    rejected = True
-                    if not started:
-                        await send_json(scope, send, 413, message)
-                    # Frameworks turn exceptions while reading the body into 400, so end the body
-                    # as a client disconnect instead; whatever the app answers is not sent.
-                    return {"type": "http.disconnect"}
-            return msg
-
-        async def guarded_send(msg: Message) -> None:
-            nonlocal started
-            if rejected:
-                return
-            started = started or msg["type"] == "http.response.start"
-            await send(msg)
-
-        await self.app(scope, counting_receive, guarded_send)
+    return limit_for
 
 
 class TimeoutMiddleware:

@@ -5,11 +5,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from model_runtime.server.body_limit import BodyLimitMiddleware
 from model_runtime.server.chat import create_chat_completion
 from model_runtime.server.completions import create_completion
 from model_runtime.server.constrained import GrammarBackend
 from model_runtime.server.context import Engine, ServerContext
-from model_runtime.server.errors import install_error_handlers
+from model_runtime.server.errors import install_error_handlers, send_error
 from model_runtime.server.metrics import ServerMetrics
 from model_runtime.server.protocol import ChatCompletionRequest, CompletionRequest, ModelCard, ModelList
 
@@ -41,13 +42,20 @@ class RequestCounter:
             self.metrics.requests.labels(endpoint, str(status)).inc()
 
 
-def create_app(engine: Engine, model_name: str, model_root: str | None = None) -> FastAPI:
-    """An app serving `engine` under the name `model_name` (what clients pass as `model`)."""
+DEFAULT_MAX_BODY_BYTES = 4 << 20  # a 128K-token prompt is well under 1 MB of JSON
+
+
+def create_app(engine: Engine, model_name: str, model_root: str | None = None,
+               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
+    """An app serving `engine` under the name `model_name` (what clients pass as `model`);
+    request bodies over `max_body_bytes` are a 413 before they are parsed."""
     ctx = ServerContext(engine=engine, model_name=model_name, model_root=model_root or model_name,
                         metrics=ServerMetrics(engine.stats), grammars=GrammarBackend(engine.tokenizer))
     app = FastAPI(title="model_runtime OpenAI-compatible server")
     app.state.context = ctx
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, limit_for=lambda _headers: (max_body_bytes, "request body"),
+                       reject=send_error)
     app.add_middleware(RequestCounter, metrics=ctx.metrics)
 
     @app.get("/health")

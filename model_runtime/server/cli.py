@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kv-cache-memory", type=byte_size, help="KV cache budget in bytes (512M, 2G, ...)")
     parser.add_argument("--max-num-seqs", type=int, help="requests decoded together at most")
     parser.add_argument("--seed", type=int, default=0, help="seed of requests that give none")
+    parser.add_argument("--max-body-bytes", type=byte_size, default="4M",
+                        help="largest request body accepted; larger ones are a 413 before parsing (default 4M)")
     parser.add_argument("--num-threads", type=int, help="torch intra-op threads")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: cannot load the model: {exc}", file=sys.stderr)
         return 2
     try:
-        app = create_app(engine, args.served_model_name or args.model, args.model)
+        app = create_app(engine, args.served_model_name or args.model, args.model, args.max_body_bytes)
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     finally:
         engine.shutdown()

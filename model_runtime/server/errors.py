@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope, Send
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,15 @@ def bad_request(message: str, param: str | None = None, code: str | None = None)
 def error_body(status: int, message: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": ERROR_TYPES.get(status, "invalid_request_error"),
                       "param": param, "code": code}}
+
+
+async def send_error(scope: Scope, send: Send, status: int, message: str) -> None:
+    """Send a complete OpenAI error response from ASGI middleware (before any route runs)."""
+    await JSONResponse(error_body(status, message), status_code=status)(scope, _no_body, send)
+
+
+async def _no_body() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
 
 
 def error_response(error: APIError) -> JSONResponse:

@@ -2,7 +2,10 @@
 
 Requests are validated here (types and ranges); a field the server accepts but cannot honour
 (for example a nonzero `presence_penalty`) is rejected later with a 400 by `sampling.py`.
-Unknown fields are ignored, as vLLM does, so newer clients keep working.
+Unknown fields are ignored, as vLLM does, so newer clients keep working. Before any field is
+read, the whole body is checked for what JSON allows but the server cannot handle: a lone UTF-16
+surrogate (`"\ud800"`, which the tokenizer cannot encode) and nesting deeper than
+MAX_JSON_DEPTH (a 200-deep tool schema broke serialisation). Both are 400s.
 """
 from __future__ import annotations
 
@@ -10,7 +13,27 @@ import time
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_JSON_DEPTH = 64
+
+
+def check_json_value(value: Any) -> None:
+    """ValueError if `value` (parsed JSON) nests deeper than MAX_JSON_DEPTH or holds a lone surrogate."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError(f"a string holds a lone UTF-16 surrogate ({item[exc.start]!r} at index "
+                                 f"{exc.start}), which is not valid Unicode text") from None
+        elif isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise ValueError(f"the request nests JSON deeper than {MAX_JSON_DEPTH} levels")
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
 
 
 class _Request(BaseModel):
@@ -56,6 +79,12 @@ class ResponseFormat(_Request):
 
 class _SamplingFields(_Request):
     """Fields shared by chat and text completions."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _checked_json(cls, data: Any) -> Any:
+        check_json_value(data)
+        return data
 
     model: str
     temperature: float | None = Field(default=None, ge=0, le=2)

@@ -254,6 +254,54 @@ def test_malformed_bodies_are_400_not_500(server, body):
         assert set(response.json()["error"]) == {"message", "type", "param", "code"}
 
 
+def _post_json(http: httpx.Client, path: str, payload: dict) -> httpx.Response:
+    """POST with json.dumps' ASCII escapes, so a lone surrogate travels as the six characters \\ud800."""
+    return http.post(path, content=json.dumps(payload), headers={"content-type": "application/json"})
+
+
+def test_lone_surrogate_is_400_and_the_connection_stays_usable(server):
+    """Once a TypeError in the tokenizer that dropped the keep-alive connection."""
+    with httpx.Client(base_url=server.base_url, timeout=60) as http:
+        for path, payload in [
+            ("/v1/chat/completions", {"model": MODEL_NAME, "messages": [{"role": "user", "content": "a\ud800b"}]}),
+            ("/v1/completions", {"model": MODEL_NAME, "prompt": "\udfff", "max_tokens": 2}),
+            ("/v1/chat/completions", {"model": MODEL_NAME, "messages": [{"role": "user", "content": "hi"}],
+                                      "stop": ["\ud800"]}),
+        ]:
+            response = _post_json(http, path, payload)
+            assert response.status_code == 400, response.text
+            assert "surrogate" in response.json()["error"]["message"]
+        good = _post_json(http, "/v1/chat/completions", {"model": MODEL_NAME, "max_tokens": 2,
+                                                         "messages": [{"role": "user", "content": "hi"}]})
+        assert good.status_code == 200, good.text
+
+
+def test_deeply_nested_tool_schema_is_400(server):
+    """A 200-deep `parameters` schema with tool_choice "required" raised PydanticSerializationError."""
+    schema: dict = {"type": "string"}
+    for _ in range(200):
+        schema = {"type": "object", "properties": {"x": schema}}
+    payload = {"model": MODEL_NAME, "messages": [{"role": "user", "content": "hi"}], "tool_choice": "required",
+               "tools": [{"type": "function", "function": {"name": "deep", "parameters": schema}}]}
+    with httpx.Client(base_url=server.base_url, timeout=60) as http:
+        response = _post_json(http, "/v1/chat/completions", payload)
+    assert response.status_code == 400, response.text
+    assert "deeper than 64 levels" in response.json()["error"]["message"]
+
+
+def test_body_over_the_limit_is_413_before_parsing(server):
+    content = "x" * (5 << 20)  # over the default --max-body-bytes 4M
+    payload = {"model": MODEL_NAME, "messages": [{"role": "user", "content": content}]}
+    with httpx.Client(base_url=server.base_url, timeout=60) as http:
+        declared = _post_json(http, "/v1/chat/completions", payload)
+        body = json.dumps(payload).encode()
+        chunked = http.post("/v1/completions", headers={"content-type": "application/json"},
+                            content=(body[i : i + 65536] for i in range(0, len(body), 65536)))
+    for response in (declared, chunked):
+        assert response.status_code == 413, response.text[:200]
+        assert "the limit is 4194304 bytes" in response.json()["error"]["message"]
+
+
 def test_out_of_vocab_token_ids_are_400(client):
     with pytest.raises(openai.BadRequestError) as caught:
         client.completions.create(model=MODEL_NAME, prompt=[1, 10**9], max_tokens=2)
