@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1024 * 1024, ge=1)  # every other request body
     rate_limit_per_minute: int = Field(120, ge=1)  # per API key
     request_timeout_s: float = Field(60.0, gt=0)  # time to first response byte
+    # Parsing one upload (tools.retrieval.ParseLimits; PDFs are extracted in a bounded child process).
+    parse_max_pages: int = Field(2000, ge=1)
+    parse_max_chars: int = Field(4_000_000, ge=1)  # extracted text, about 1M tokens
+    parse_max_content_bytes: int = Field(16 << 20, ge=1)  # inflated PDF page content (~1 CPU-s per MB)
+    parse_cpu_seconds: int = Field(20, ge=1)
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> "Settings":

@@ -22,7 +22,7 @@ from agents.model_client import ChatModel, ModelConfig
 from app.backends.base import ModelBackend
 from app.core.config import Settings
 from app.db.models import Document
-from tools.retrieval import DocumentIndex, PreparedDocument, RetrievalConfig, TokenCounter
+from tools.retrieval import DocumentIndex, ParseLimits, PreparedDocument, RetrievalConfig, TokenCounter
 from tools.retrieval.chunking import chunk_document
 from tools.retrieval.parsing import ParsedDocument
 from tools.retrieval.embeddings import MiniLMEmbeddingFunction
@@ -45,7 +45,13 @@ class RetrievalOptions:
     def from_settings(cls, settings: Settings) -> "RetrievalOptions":
         """Uploads wait briefly for indexing (small files finish), then answer 202 (poll the status)."""
         return cls(
-            config=RetrievalConfig(persist_dir=settings.var_dir / "chroma", chroma_url=settings.chroma_url),
+            config=RetrievalConfig(
+                persist_dir=settings.var_dir / "chroma", chroma_url=settings.chroma_url,
+                parse=ParseLimits(max_pages=settings.parse_max_pages, max_chars=settings.parse_max_chars,
+                                  max_content_bytes=settings.parse_max_content_bytes,
+                                  cpu_seconds=settings.parse_cpu_seconds,
+                                  wall_seconds=min(settings.parse_cpu_seconds * 1.5, settings.request_timeout_s / 2)),
+            ),
             qa=DocQAConfig(),
             ingest_wait_s=min(3.0, settings.request_timeout_s / 2),
             embedding_cache_dir=settings.embedding_cache_dir or settings.var_dir / "models",

@@ -3,8 +3,8 @@ import os
 
 import pytest
 
-from tests.retrieval.documents import make_pdf
-from tools.retrieval import DocumentError
+from tests.retrieval.documents import make_pdf, make_pdf_bomb
+from tools.retrieval import DocumentError, DocumentTooLarge, ParseLimits
 from tools.retrieval.parsing import parse_document
 
 
@@ -45,6 +45,31 @@ def test_encrypted_pdf_is_rejected() -> None:
     data = make_pdf([["secret text"]], user_password="hunter2")
     with pytest.raises(DocumentError, match="encrypted"):
         parse_document("locked.pdf", data)
+
+
+@pytest.mark.parametrize(
+    ("data", "limits", "message"),
+    [
+        (make_pdf_bomb(7, 10 << 20), ParseLimits(), "page 1 of the PDF has 10,48"),
+        (make_pdf_bomb(35, 2 << 20), ParseLimits(), "bytes of page content; the limit is 16,777,216"),
+        (make_pdf_bomb(3, 200_000), ParseLimits(max_chars=300_000), "more than 396,000 characters"),
+        (make_pdf([["a"], ["b"], ["c"]]), ParseLimits(max_pages=2), "has 3 pages; the limit is 2"),
+        (b"x" * 5000, ParseLimits(max_chars=4000), "5,000 characters"),
+    ],
+)
+def test_files_over_a_parse_limit_are_too_large(data: bytes, limits: ParseLimits, message: str) -> None:
+    with pytest.raises(DocumentTooLarge, match=message):
+        parse_document("upload.pdf" if data.startswith(b"%PDF") else "upload.txt", data, limits)
+
+
+def test_pdf_extraction_past_its_cpu_limit_is_killed() -> None:
+    with pytest.raises(DocumentError, match="more than 1 CPU-seconds"):
+        parse_document("slow.pdf", make_pdf_bomb(1, 3 << 20), ParseLimits(cpu_seconds=1))
+
+
+def test_a_small_bomb_within_the_limits_still_parses() -> None:
+    parsed = parse_document("ok.pdf", make_pdf_bomb(2, 20_000))
+    assert parsed.n_pages == 2 and parsed.sections[0].text.startswith("AAAA")
 
 
 def test_markdown_sections_follow_headings_but_not_fenced_code() -> None:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.app.conftest import AppServer, auth, new_user
-from tests.retrieval.documents import filler_paragraphs, make_pdf
+from tests.retrieval.documents import filler_paragraphs, make_pdf, make_pdf_bomb
 from tests.web.conftest import var_dir
 
 LEASE = make_pdf([filler_paragraphs(4), ["The monthly rent is 900 euros, due on the first day."], filler_paragraphs(9)[5:]])
@@ -87,6 +87,9 @@ BAD_UPLOADS = [
     ("corrupt.pdf", b"%PDF-1.7\n" + os.urandom(5000), 422, "corrupt"),
     ("locked.pdf", make_pdf([["top secret"]], user_password="s3cret"), 422, "encrypted"),
     ("junk.bin", os.urandom(20000), 422, "binary"),
+    # PDF bombs (~120 KB inflating to 70 MB of text operators burnt ~63 CPU-s and ended in a 504)
+    ("bomb.pdf", make_pdf_bomb(7, 10 << 20), 413, "bytes of content; the limit is 4,194,304 per page"),
+    ("bomb-pages.pdf", make_pdf_bomb(35, 2 << 20), 413, "bytes of page content; the limit is 16,777,216"),
     ("../../etc/passwd.txt", b"root:x:0:0", 400, "invalid file name"),
     ("..\\evil.txt", b"hello", 400, "invalid file name"),
 ]

@@ -5,18 +5,20 @@ Entry points:
 - `assemble_context` (context.py): fit documents, or their best chunks, into a model's token budget.
 - `RetrievalConfig` (config.py): every knob, passed down explicitly.
 """
-from tools.retrieval.config import RetrievalConfig
+from tools.retrieval.config import ParseLimits, RetrievalConfig
 from tools.retrieval.context import AssembledContext, Passage, assemble_context
-from tools.retrieval.errors import DocumentError
+from tools.retrieval.errors import DocumentError, DocumentTooLarge
 from tools.retrieval.index import DocumentIndex, IngestResult, PreparedDocument, SearchHit
 from tools.retrieval.tokens import TokenCounter
 
 __all__ = [
     "AssembledContext",
     "DocumentError",
+    "DocumentTooLarge",
     "DocumentIndex",
     "IngestResult",
     "PreparedDocument",
+    "ParseLimits",
     "Passage",
     "RetrievalConfig",
     "SearchHit",

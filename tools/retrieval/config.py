@@ -1,8 +1,31 @@
 """Typed configuration of the retrieval library; built by the caller and passed down."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ParseLimits:
+    """Bounds on turning one upload into text (PDFs are extracted in a child process, see pdf_worker.py).
+
+    Attributes:
+        max_pages: most PDF pages.
+        max_chars: most characters of extracted text (about 4 per token: 4M is ~1M tokens).
+        max_content_bytes, max_page_content_bytes: most bytes of inflated PDF content streams
+            (what extraction interprets, about 1 CPU-second per MB in pypdf), in all and on one
+            page; checked before any text is extracted, so a PDF bomb is refused at once.
+        cpu_seconds, wall_seconds, memory_bytes: the extraction child's CPU limit, the time after
+            which it is killed, and its address-space limit.
+    """
+
+    max_pages: int = 2000
+    max_chars: int = 4_000_000
+    max_content_bytes: int = 16 << 20
+    max_page_content_bytes: int = 4 << 20
+    cpu_seconds: int = 20
+    wall_seconds: float = 30.0
+    memory_bytes: int = 2 << 30
 
 
 @dataclass(frozen=True)
@@ -28,6 +51,7 @@ class RetrievalConfig:
             (16, 100) built graphs whose searches missed the true nearest chunk of a needle
             question: all-MiniLM-L6-v2 vectors of prose crowd together (docs/BENCHMARKS.md).
         hnsw_ef_search: search-time beam; applied to existing collections when opened.
+        parse: bounds on parsing one upload (pages, characters, CPU, time).
     """
 
     persist_dir: Path = Path("var/chroma")
@@ -44,6 +68,7 @@ class RetrievalConfig:
     hnsw_max_neighbors: int = 32
     hnsw_ef_construction: int = 200
     hnsw_ef_search: int = 1000
+    parse: ParseLimits = field(default_factory=ParseLimits)
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16:

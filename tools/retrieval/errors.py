@@ -6,3 +6,7 @@ class DocumentError(ValueError):
 
     The message is meant for the person who uploaded the file.
     """
+
+
+class DocumentTooLarge(DocumentError):
+    """A document is over a size limit (pages, extracted text): HTTP 413 rather than 422."""

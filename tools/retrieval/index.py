@@ -85,7 +85,7 @@ class IngestResult:
 
 def prepare_document(filename: str, data: bytes, counter: TokenCounter, config: RetrievalConfig) -> PreparedDocument:
     """Parse and chunk a file (no embedding model needed); raises `DocumentError` for unusable files."""
-    parsed = parse_document(filename, data)
+    parsed = parse_document(filename, data, config.parse)
     return PreparedDocument(filename, hashlib.sha256(data).hexdigest(), parsed, chunk_document(parsed, counter, config))
 
 

@@ -2,20 +2,25 @@
 
 Supported: PDF (one section per page, page numbers kept), Markdown and HTML (one section per
 heading), plain text and source code (one section; the chunker follows paragraphs or top-level
-definitions). Anything else, and any file that cannot be read, raises `DocumentError`.
+definitions). Anything else, and any file that cannot be read, raises `DocumentError`; a file over
+a `ParseLimits` bound raises `DocumentTooLarge`. PDFs are extracted in a bounded child process
+(pdf_worker.py), since a small PDF can expand to far more text than its size suggests.
 """
 from __future__ import annotations
 
-import io
-import logging
+import json
 import re
-from dataclasses import dataclass
-from pathlib import PurePath
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePath
 
 from bs4 import BeautifulSoup
-from pypdf import PdfReader
 
-from tools.retrieval.errors import DocumentError
+from tools.retrieval.config import ParseLimits
+from tools.retrieval.errors import DocumentError, DocumentTooLarge
+
+PDF_WORKER = Path(__file__).with_name("pdf_worker.py")
 
 MARKDOWN_SUFFIXES = {".md", ".markdown", ".mdown", ".mkd"}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
@@ -55,15 +60,18 @@ class ParsedDocument:
     n_pages: int | None = None
 
 
-def parse_document(filename: str, data: bytes) -> ParsedDocument:
+def parse_document(filename: str, data: bytes, limits: ParseLimits | None = None) -> ParsedDocument:
     """Parse `data` by its content and file name; raise `DocumentError` when it cannot be used."""
+    limits = limits or ParseLimits()
     if not data:
         raise DocumentError("the file is empty")
     suffix = PurePath(filename).suffix.lower()
     if data.startswith(b"%PDF-") or suffix == ".pdf":
-        parsed = _parse_pdf(data)
+        parsed = _parse_pdf(data, limits)
     else:
         text = _decode_text(data)
+        if len(text) > limits.max_chars:
+            raise DocumentTooLarge(f"the file has {len(text):,} characters of text; the limit is {limits.max_chars:,}")
         if suffix in HTML_SUFFIXES or re.match(r"\s*<(!doctype html|html)", text[:200], re.I):
             parsed = ParsedDocument("html", _html_sections(text))
         elif suffix in MARKDOWN_SUFFIXES:
@@ -97,29 +105,43 @@ def _decode_text(data: bytes) -> str:
     return text
 
 
-def _parse_pdf(data: bytes) -> ParsedDocument:
+def _parse_pdf(data: bytes, limits: ParseLimits) -> ParsedDocument:
     """One section per page with text; pages keep their 1-based numbers."""
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
     if not data.startswith(b"%PDF-"):
         raise DocumentError("the file is not a valid PDF (no %PDF header)")
     try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
-        if reader.is_encrypted and not _opens_without_password(reader):
-            raise DocumentError("the PDF is encrypted with a password; upload an unencrypted copy")
-        pages = [Section(page.extract_text() or "", page=number) for number, page in enumerate(reader.pages, 1)]
-    except DocumentError:
-        raise
-    except Exception as exc:  # pypdf raises many types on damaged files
-        raise DocumentError(f"the PDF could not be read (corrupt or damaged): {type(exc).__name__}") from exc
-    return ParsedDocument("pdf", pages, n_pages=len(pages))
-
-
-def _opens_without_password(reader: PdfReader) -> bool:
-    """True when an encrypted PDF opens with the empty user password (permissions-only PDFs)."""
+        done = subprocess.run([sys.executable, str(PDF_WORKER), json.dumps(asdict(limits))], input=data,
+                              capture_output=True, timeout=limits.wall_seconds, check=False)
+    except subprocess.TimeoutExpired:
+        raise DocumentError(f"the PDF took longer than {limits.wall_seconds:g} s to extract; "
+                            f"upload a smaller or simpler file") from None
     try:
-        return bool(reader.decrypt(""))
-    except Exception:
-        return False
+        answer = json.loads(done.stdout)
+    except json.JSONDecodeError:  # killed by its CPU or memory limit
+        raise DocumentError(f"the PDF needs more than {limits.cpu_seconds} CPU-seconds or "
+                            f"{limits.memory_bytes >> 20} MB to extract; upload a smaller or simpler file") from None
+    if "pages" in answer:
+        pages = [Section(text, page=number) for number, text in enumerate(answer["pages"], 1)]
+        return ParsedDocument("pdf", pages, n_pages=len(pages))
+    raise _pdf_error(answer, limits)
+
+
+def _pdf_error(answer: dict, limits: ParseLimits) -> DocumentError:
+    error = answer["error"]
+    if error == "encrypted":
+        return DocumentError("the PDF is encrypted with a password; upload an unencrypted copy")
+    if error == "memory":
+        return DocumentError(f"the PDF needs more than {limits.memory_bytes >> 20} MB to extract")
+    if error == "too_large":
+        what, value = answer["what"], answer["value"]
+        if what == "page_content_bytes":
+            return DocumentTooLarge(f"page {answer['page']} of the PDF has {value:,} bytes of content; the limit is "
+                                    f"{limits.max_page_content_bytes:,} per page")
+        bound = {"pages": (limits.max_pages, "pages"), "chars": (limits.max_chars, "characters of text"),
+                 "content_bytes": (limits.max_content_bytes, "bytes of page content")}[what]
+        more = "" if what == "pages" else "more than "
+        return DocumentTooLarge(f"the PDF has {more}{value:,} {bound[1]}; the limit is {bound[0]:,}")
+    return DocumentError(f"the PDF could not be read (corrupt or damaged): {answer.get('type', error)}")
 
 
 def _markdown_sections(text: str) -> list[Section]:

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from app.api.deps import CurrentUser, DbSession, get_owned
 from app.db.models import Document
 from app.services.retrieval import RetrievalService, retrieval_service
-from tools.retrieval import DocumentError
+from tools.retrieval import DocumentError, DocumentTooLarge
 from tools.retrieval.parsing import parse_document
 
 router = APIRouter(tags=["documents"])
@@ -105,7 +105,9 @@ def upload_document(file: UploadFile, user: CurrentUser, db: DbSession, retrieva
         response.status_code = status.HTTP_200_OK
         return _out(same)
     try:
-        parsed = parse_document(name, data)
+        parsed = parse_document(name, data, retrieval.options.config.parse)
+    except DocumentTooLarge as exc:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"cannot use {name!r}: {exc}") from exc
     except DocumentError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"cannot use {name!r}: {exc}") from exc
     meta: dict[str, Any] = {"kind": parsed.kind}
