@@ -78,6 +78,13 @@ def test_another_users_document_is_404(app_server):
     assert theirs.status_code == 404 and "not found" in theirs.json()["detail"]
     listing = httpx.get(f"{app_server.url}/api/documents", headers=auth(bob)).json()
     assert doc_id not in [d["id"] for d in listing]
+    borrowed = httpx.post(f"{app_server.url}/api/conversations", json={"title": "t", "document_ids": [doc_id]},
+                          headers=auth(bob))
+    assert borrowed.status_code == 404 and doc_id in borrowed.json()["detail"]
+    assert httpx.get(f"{app_server.url}/api/conversations", headers=auth(bob)).json() == []
+    own = httpx.post(f"{app_server.url}/api/conversations", json={"title": "t", "document_ids": [doc_id]},
+                     headers=auth(alice))
+    assert own.status_code == 201 and own.json()["document_ids"] == [doc_id]
 
 
 def test_another_users_conversation_is_404(app_server):

@@ -7,14 +7,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from app.api.deps import CurrentUser, DbSession, get_owned
-from app.db.models import Conversation
+from app.db.models import Conversation, Document
 
 router = APIRouter(prefix="/api/conversations", tags=["conversations"])
 
 
 class NewConversation(BaseModel):
     title: str = Field("", max_length=500)
-    document_ids: list[str] = Field(default_factory=list)
+    document_ids: list[str] = Field(default_factory=list, max_length=200)
 
 
 class MessageOut(BaseModel):
@@ -50,6 +50,9 @@ def list_conversations(user: CurrentUser, db: DbSession) -> list[ConversationOut
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_conversation(body: NewConversation, user: CurrentUser, db: DbSession) -> ConversationOut:
+    """404 for a document id that is not one of the user's, as every other route answers."""
+    for document_id in body.document_ids:
+        get_owned(db, Document, document_id, user)
     conv = Conversation(owner_id=user.id, title=body.title, document_ids=body.document_ids)
     db.add(conv)
     db.commit()
