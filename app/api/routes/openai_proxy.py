@@ -31,7 +31,8 @@ def backend_path(path: str) -> str:
     return path
 
 
-@router.api_route("/{path:path}", methods=["GET", "POST", "DELETE"])
+@router.get("/{path:path}", operation_id="openai_proxy_get")
+@router.post("/{path:path}", operation_id="openai_proxy_post")
 async def proxy(path: str, request: Request, _user: CurrentUser) -> StreamingResponse:
     backend = request.app.state.backend
     client: httpx.AsyncClient = request.app.state.http
