@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install bench bench-peers bundled-model clean
+.PHONY: run test fuzz install bench bench-peers bundled-model clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,6 +20,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest -q tests
+
+# A longer schemathesis run than the suite's (docs/SECURITY.md has its figures).
+fuzz: $(STAMP)
+	FUZZ_MAX_EXAMPLES=100 HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -s tests/app/test_fuzz_openapi.py \
+		tests/model_runtime/server/test_fuzz_openapi.py
 
 # vLLM's CPU build in its own venv: a benchmark peer only, never used by the tests.
 VLLM_VENV ?= .venv-vllm
