@@ -21,8 +21,9 @@ from app.core.ratelimit import RateLimiter
 from app.db.migrate import upgrade
 from app.db.session import make_engine, make_sessionmaker
 from app.services.accounts import bootstrap_admin
-from app.services.agent_runs import AgentRunner
-from app.services.eval_runs import EvalRunner
+from app.services.agent_runs import AgentRuns
+from app.services.eval_runs import EvalRuns
+from app.services.jobs import JobConfig, JobRunner
 
 log = logging.getLogger("app")
 
@@ -76,11 +77,13 @@ async def _lifespan(app: FastAPI):
     async with httpx.AsyncClient(timeout=timeout) as http:
         app.state.http = http
         await app.state.backend.start()
+        app.state.jobs.start()
         log.info("app started", extra={"database": app.state.engine.url.render_as_string(), "model_backend":
-                                       settings.model_backend.value})
+                                       settings.model_backend.value, "worker_id": app.state.jobs.worker_id})
         try:
             yield
         finally:
+            app.state.jobs.stop()  # running jobs are released: a restart resumes them
             await app.state.backend.stop()
     app.state.engine.dispose()
 
@@ -94,8 +97,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.sessionmaker = make_sessionmaker(app.state.engine)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.state.backend = make_backend(settings)
-    app.state.agent_runner = AgentRunner(settings, app.state.sessionmaker, app.state.backend)
-    app.state.eval_runner = EvalRunner(settings, app.state.sessionmaker, app.state.backend)
+    app.state.agent_runs = AgentRuns(settings, app.state.sessionmaker, app.state.backend)
+    app.state.eval_runs = EvalRuns(settings, app.state.sessionmaker, app.state.backend)
+    app.state.jobs = JobRunner(app.state.sessionmaker, [app.state.agent_runs, app.state.eval_runs], JobConfig(
+        lease_s=settings.job_lease_s, heartbeat_s=settings.job_heartbeat_s, max_attempts=settings.job_max_attempts))
     app.include_router(build_api_router())
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from evals.store import RunStore
 
 MAX_ERRORS_IN_SUMMARY = 10
 Progress = Callable[[int, int], None]
+OnSample = Callable[[dict], None]
 
 
 @dataclass(frozen=True)
@@ -52,16 +54,19 @@ class RunConfig:
                 "top_p": ep.top_p, "max_tokens": ep.max_tokens, "seed": self.seed}
 
 
-def run_benchmark(config: RunConfig, progress: Progress | None = None) -> dict:
+def run_benchmark(config: RunConfig, progress: Progress | None = None, on_sample: OnSample | None = None,
+                  stop: threading.Event | None = None) -> dict:
     """Run (or resume) `config` and return its summary (also written to out_dir/summary.json).
     Samples whose generation failed are left out of samples.jsonl, so a rerun retries them;
-    the summary's `complete` is False while any are missing."""
+    the summary's `complete` is False while any are missing. `on_sample` sees each graded sample
+    once it is stored; setting `stop` abandons the samples still in flight (a resume redoes them)."""
     problems = load_problems(config.benchmark, config.data_dir)[: config.limit]
     with RunStore(config.out_dir, config.identity()) as store:
         done = store.done()
         pending = [(p, i) for p in problems for i in range(config.samples) if (p.problem_id, i) not in done]
         started = time.monotonic()
-        errors = asyncio.run(_generate_and_grade(config, pending, store, progress)) if pending else []
+        hooks = _Hooks(progress, on_sample, stop)
+        errors = asyncio.run(_generate_and_grade(config, pending, store, hooks)) if pending else []
         in_scope = {p.problem_id for p in problems}
         samples = [s for s in store.samples if s["problem_id"] in in_scope and s["sample_index"] < config.samples]
         summary = build_summary(config, len(problems), samples, errors, time.monotonic() - started)
@@ -69,7 +74,21 @@ def run_benchmark(config: RunConfig, progress: Progress | None = None) -> dict:
     return summary
 
 
-async def _generate_and_grade(config: RunConfig, pending: list, store: RunStore, progress: Progress | None) -> list[str]:
+@dataclass(frozen=True)
+class _Hooks:
+    progress: Progress | None
+    on_sample: OnSample | None
+    stop: threading.Event | None
+
+
+async def _stop_when_set(stop: threading.Event, tasks: list[asyncio.Task]) -> None:
+    while not stop.is_set():
+        await asyncio.sleep(0.2)
+    for task in tasks:
+        task.cancel()
+
+
+async def _generate_and_grade(config: RunConfig, pending: list, store: RunStore, hooks: _Hooks) -> list[str]:
     """Generate and grade every pending (problem, sample_index); returns the generation errors."""
     errors: list[str] = []
     total, finished = len(pending), 0
@@ -86,12 +105,22 @@ async def _generate_and_grade(config: RunConfig, pending: list, store: RunStore,
                 except GenerationError as exc:
                     errors.append(f"{problem.problem_id}#{index}: {exc}")
                     return
-                store.append(await grader.grade(problem, index, text))
+                sample = await grader.grade(problem, index, text)
+                store.append(sample)
+                if hooks.on_sample is not None:
+                    hooks.on_sample(sample)
                 finished += 1
-                if progress is not None:
-                    progress(finished, total)
+                if hooks.progress is not None:
+                    hooks.progress(finished, total)
 
-            await asyncio.gather(*(one(p, i) for p, i in pending))
+            tasks = [asyncio.create_task(one(p, i)) for p, i in pending]
+            watcher = asyncio.create_task(_stop_when_set(hooks.stop, tasks)) if hooks.stop is not None else None
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+            if watcher is not None:
+                watcher.cancel()
+            failures = [o for o in outcomes if isinstance(o, BaseException) and not isinstance(o, asyncio.CancelledError)]
+            if failures:
+                raise failures[0]
     return errors
 
 

@@ -28,6 +28,8 @@ from agents.coding.prompts import SYSTEM_PROMPT
 from agents.model_client import ChatModel
 from tools.registry import ToolRegistry
 
+_FINISHED = object()  # resume of a thread that already ended: nothing to stream, report the end
+
 Status = Literal["running", "done", "budget_exhausted", "awaiting_approval"]
 
 
@@ -142,20 +144,36 @@ class CodingAgent:
     def messages(self, thread_id: str) -> list[dict[str, Any]]:
         return self.graph.get_state(self._thread(thread_id)).values.get("messages", [])
 
-    def run(self, thread_id: str, task: str | None = None, approved: bool | None = None) -> Iterator[AgentEvent]:
+    def run(self, thread_id: str, task: str | None = None, approved: bool | None = None,
+            resume: bool = False) -> Iterator[AgentEvent]:
         """Start ``task`` on the thread, or (``approved`` given) answer its pending approval.
 
+        With ``resume`` (a job picking up after its process died), a thread that has a checkpoint
+        continues from it instead: a pending approval is reported again, an unfinished step is
+        redone, a finished thread only reports its end; without a checkpoint ``task`` starts.
         Yields events as they happen and ends with a "finished" or an "approval" event.
         """
-        if approved is not None:
-            payload: Any = Command(resume={"approved": approved})
+        config = self._thread(thread_id)
+        snapshot = self.graph.get_state(config)
+        pending = self.pending_approval(thread_id)
+        payload: Any
+        if approved is not None and pending is not None:
+            payload = Command(resume={"approved": approved})
+        elif (resume or approved is not None) and snapshot.values:
+            if pending is not None:
+                yield AgentEvent("approval", calls=pending, status="awaiting_approval")
+                return
+            payload = None if snapshot.next else _FINISHED
         elif task is not None:
             messages = [*self._unanswered_calls(thread_id), {"role": "user", "content": task}]
             payload = {"messages": messages, "steps": 0, "status": "running"}
         else:
             raise ValueError("give a task or an approval decision")
-        config = self._thread(thread_id)
-        for mode, chunk in self.graph.stream(payload, config, stream_mode=["updates", "custom"]):
+        yield from self._stream(config, payload)
+
+    def _stream(self, config: dict[str, Any], payload: Any) -> Iterator[AgentEvent]:
+        chunks = [] if payload is _FINISHED else self.graph.stream(payload, config, stream_mode=["updates", "custom"])
+        for mode, chunk in chunks:
             if mode == "custom" and "token" in chunk:
                 yield AgentEvent("token", text=chunk["token"])
             elif mode == "custom":

@@ -5,11 +5,14 @@
 - `AdminUser`: like CurrentUser, but 403 unless the user is an admin.
 - `AppSettings`: the app's `Settings`.
 - `get_owned(db, Model, id, user)`: a row owned by `user`, or 404 (also for other users' rows).
+- `Page`: `limit` (default 100, at most 1000) and `offset` query parameters for list endpoints.
 """
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Query, Request, status
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
@@ -81,3 +84,20 @@ def get_owned(db: Session, model: type[T], row_id: str, user: User) -> T:
     if row is None or row.owner_id != user.id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{model.__name__.lower()} {row_id} not found")
     return row
+
+
+@dataclass(frozen=True)
+class Pagination:
+    limit: int
+    offset: int
+
+    def apply(self, query: Select) -> Select:
+        return query.limit(self.limit).offset(self.offset)
+
+
+def pagination(limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+               offset: Annotated[int, Query(ge=0)] = 0) -> Pagination:
+    return Pagination(limit, offset)
+
+
+Page = Annotated[Pagination, Depends(pagination)]

@@ -52,6 +52,7 @@ class NativeBackend:
             server_command(settings, port),
             health_url=f"http://127.0.0.1:{port}/health",
             log_path=settings.var_dir / "logs" / "model_server.log",
+            pid_path=settings.var_dir / "run" / "model_server.json",
             name="native model server",
             health_interval_s=settings.model_health_interval_s,
             start_timeout_s=settings.model_start_timeout_s,
@@ -76,4 +77,5 @@ class NativeBackend:
         if self._missing_model():
             return BackendStatus("native", "missing_model", f"no config.json in {self.model_path}")
         sup = self.supervisor
-        return BackendStatus("native", sup.state, sup.detail, {"restarts": sup.restarts, "base_url": self.base_url})
+        return BackendStatus("native", sup.state, sup.detail,
+                             {"restarts": sup.restarts, "base_url": self.base_url, "pid": sup.pid})

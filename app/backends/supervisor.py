@@ -1,11 +1,23 @@
-"""Run a server process, health-check it over HTTP, restart it when it dies or hangs."""
+"""Run a server process, health-check it over HTTP, restart it when it dies or hangs.
+
+The process never outlives the app: it is started through child_exec.py (PR_SET_PDEATHSIG), and
+a pidfile records it, so an app that starts after a crash finds a server its predecessor left
+(should one survive) and stops it before starting its own. Ready means: the process this
+supervisor started is alive and `GET health_url` answers 200 with its pid (a server that reports
+another pid is some other process on the port, not ours).
+"""
 import asyncio
+import json
 import logging
 import os
 import signal
+import socket
+import sys
 from pathlib import Path
 
 import httpx
+
+CHILD_EXEC = Path(__file__).with_name("child_exec.py")
 
 log = logging.getLogger("app.supervisor")
 
@@ -24,6 +36,7 @@ class ProcessSupervisor:
         command: list[str],
         health_url: str,
         log_path: Path,
+        pid_path: Path,
         *,
         name: str = "model server",
         health_interval_s: float = 5.0,
@@ -35,6 +48,8 @@ class ProcessSupervisor:
         self.command = command
         self.health_url = health_url
         self.log_path = log_path
+        self.pid_path = pid_path
+        self.port = httpx.URL(health_url).port
         self.name = name
         self.health_interval_s = health_interval_s
         self.start_timeout_s = start_timeout_s
@@ -49,7 +64,8 @@ class ProcessSupervisor:
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
-        """Start supervising in the background."""
+        """Stop a server left by a crashed predecessor, then start supervising in the background."""
+        await self._stop_orphan()
         self._task = asyncio.create_task(self._supervise(), name=f"supervise {self.name}")
 
     async def stop(self) -> None:
@@ -67,6 +83,14 @@ class ProcessSupervisor:
         backoff = self.min_backoff_s
         async with httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as client:
             while True:
+                if not _port_free(self.port):
+                    self.state = "port_in_use"
+                    self.detail = (f"127.0.0.1:{self.port} is taken by a process this app did not start; "
+                                   "stop it or choose another MODEL_PORT")
+                    log.error(f"{self.name} not started: {self.detail}")
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self.max_backoff_s)
+                    continue
                 await self._spawn()
                 was_ready = await self._watch(client)
                 await self._terminate()
@@ -81,11 +105,14 @@ class ProcessSupervisor:
     async def _spawn(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as out:
+            # Spawned from the event loop's thread, which lives as long as the app: PDEATHSIG fires
+            # when the thread that forked the child ends, not only the process.
             self._proc = await asyncio.create_subprocess_exec(
-                *self.command, stdout=out, stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL,
-                start_new_session=True,
+                sys.executable, str(CHILD_EXEC), str(os.getpid()), *self.command,
+                stdout=out, stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL, start_new_session=True,
             )
         self.pid = self._proc.pid
+        self._write_pidfile()
         self.state, self.detail = "starting", f"pid {self.pid}"
         log.info(f"started {self.name}", extra={"pid": self.pid, "command": self.command})
 
@@ -120,12 +147,23 @@ class ProcessSupervisor:
 
     async def _healthy(self, client: httpx.AsyncClient) -> bool:
         try:
-            return (await client.get(self.health_url)).status_code == 200
+            resp = await client.get(self.health_url)
         except httpx.HTTPError:
             return False
+        if resp.status_code != 200:
+            return False
+        try:
+            reported = resp.json().get("pid")
+        except (ValueError, AttributeError):
+            reported = None
+        if reported is not None and reported != self.pid:  # servers that do not report a pid are trusted
+            self.detail = f"port {self.port} answers for pid {reported}, not for our pid {self.pid}"
+            return False
+        return True
 
     async def _terminate(self) -> None:
         proc, self._proc = self._proc, None
+        self.pid_path.unlink(missing_ok=True)
         if proc is None or proc.returncode is not None:
             return
         for sig, wait_s in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
@@ -139,6 +177,40 @@ class ProcessSupervisor:
             except asyncio.TimeoutError:
                 continue
 
+    def _write_pidfile(self) -> None:
+        self.pid_path.parent.mkdir(parents=True, exist_ok=True)
+        record = {"pid": self.pid, "app_pid": os.getpid(), "port": self.port, "command": self.command}
+        tmp = self.pid_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, self.pid_path)
+
+    async def _stop_orphan(self) -> None:
+        """Stop the server a crashed app left behind (its pidfile names it), if it still runs."""
+        try:
+            record = json.loads(self.pid_path.read_text())
+            pid, app_pid = int(record["pid"]), int(record["app_pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        if app_pid != os.getpid() and _alive(app_pid) and _is_ours(app_pid):
+            raise RuntimeError(f"another app process (pid {app_pid}) runs a model server from {self.pid_path}: "
+                               "two apps cannot share one VAR_DIR")
+        if not (_alive(pid) and _is_ours(pid)):
+            self.pid_path.unlink(missing_ok=True)
+            return
+        log.warning(f"stopping an orphaned {self.name} (pid {pid}) left by a crashed app process {app_pid}")
+        for sig, wait_s in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(pid, sig)
+            except ProcessLookupError:
+                break
+            for _ in range(int(wait_s / 0.1)):
+                if not _alive(pid):
+                    break
+                await asyncio.sleep(0.1)
+            if not _alive(pid):
+                break
+        self.pid_path.unlink(missing_ok=True)
+
     def _log_tail(self, n_bytes: int = 2000) -> str:
         try:
             with open(self.log_path, "rb") as f:
@@ -146,3 +218,36 @@ class ProcessSupervisor:
                 return f.read().decode("utf-8", "replace")
         except OSError:
             return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (exited, not yet reaped) is not alive
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _is_ours(pid: int) -> bool:
+    """The process runs our Python (a recycled pid of an unrelated program is left alone)."""
+    try:
+        return Path(f"/proc/{pid}/exe").resolve() == Path(sys.executable).resolve()
+    except OSError:
+        return False
+
+
+def _port_free(port: int | None) -> bool:
+    if port is None:
+        return True
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind: TIME_WAIT is no conflict
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

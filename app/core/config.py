@@ -67,6 +67,14 @@ class Settings(BaseSettings):
     vllm_chat_template: str | None = "examples/tool_chat_template_deepseekv3.jinja"  # in vLLM's image/repo
     vllm_port: int = Field(8001, ge=1, le=65535)
 
+    # Background jobs (app/services/jobs.py): workers per kind, lease and heartbeat.
+    job_eval_workers: int = Field(2, ge=1)
+    job_agent_workers: int = Field(4, ge=1)
+    job_ingest_workers: int = Field(1, ge=1)
+    job_lease_s: float = Field(30.0, gt=0)  # a job whose process died is resumed after this
+    job_heartbeat_s: float = Field(2.0, gt=0)  # lease renewal; cancels in other processes take effect within this
+    job_max_attempts: int = Field(3, ge=1)
+
     # Limits.
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1)  # multipart uploads
     max_body_bytes: int = Field(1024 * 1024, ge=1)  # every other request body

@@ -3,11 +3,12 @@
 Ids are 32-char uuid4 hex strings (not guessable, same type on SQLite and PostgreSQL).
 A schema change needs a new Alembic revision in app/db/migrations/versions/.
 """
+import enum
 import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Enum, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -155,7 +156,10 @@ class EvalRun(Base):
 
 
 class EvalResult(Base):
+    """One graded sample; (run, problem, sample index) is unique, so a resumed run cannot add it twice."""
+
     __tablename__ = "eval_results"
+    __table_args__ = (UniqueConstraint("run_id", "problem_id", "sample_index", name="uq_eval_results_sample"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("eval_runs.id", ondelete="CASCADE"), index=True)
@@ -165,3 +169,41 @@ class EvalResult(Base):
     score: Mapped[float | None] = mapped_column(Float, default=None)
     completion: Mapped[str] = mapped_column(Text, default="")
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class JobStatus(str, enum.Enum):
+    """queued -> running -> done | failed | cancelled; a running job whose lease expired is claimable again."""
+
+    queued = "queued"
+    running = "running"
+    done = "done"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+class Job(Base):
+    """A unit of background work (an eval run, an agent run's next leg, a document's ingestion).
+
+    Workers claim a job by taking its lease (`lease_owner` until `lease_expires_at`) and renew it by
+    heartbeat; a job whose lease runs out (its process died) is claimed again and resumed from what
+    its subject stored. See app/services/jobs.py and docs/APP.md.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_claim", "status", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(20))  # eval_run | agent_run | ingest
+    subject_id: Mapped[str] = mapped_column(String(32), index=True)  # the EvalRun / AgentRun / Document id
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    status: Mapped[JobStatus] = mapped_column(Enum(JobStatus, native_enum=False, length=20), default=JobStatus.queued)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    lease_owner: Mapped[str | None] = mapped_column(String(100), default=None)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)

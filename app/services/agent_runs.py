@@ -1,12 +1,15 @@
-"""Coding-agent runs: each run is a LangGraph thread (id = run id) executed in a worker thread.
+"""Coding-agent runs as `agent_run` jobs: each run is a LangGraph thread (id = run id).
 
-Events from `agents.coding.CodingAgent.run` become AgentStep rows (tokens are not stored, the
-assistant message that follows carries the text). A dangerous tool call pauses the run
-(`awaiting_approval`) until `decide()` resumes it. Workspaces live under
-VAR_DIR/workspaces/<owner id>/<name>, so a user never reaches another user's files.
+Starting a run seeds its workspace and queues a job; answering an approval queues the next leg.
+The job drives `agents.coding.CodingAgent` with `resume=True`, so a job picked up after its
+process died continues the thread from its last LangGraph checkpoint (a pending approval is
+reported again, an unfinished step is redone) instead of starting the task over. Events become
+AgentStep rows (tokens are not stored, the assistant message that follows carries the text), one
+short session each. A dangerous tool call pauses the run (`awaiting_approval`, no job) until
+`decide()`. Workspaces live under VAR_DIR/workspaces/<owner id>/<name>, so a user never reaches
+another user's files.
 """
 import logging
-import threading
 from dataclasses import asdict
 from pathlib import Path
 
@@ -18,7 +21,8 @@ from agents.coding.checkpoint import open_checkpointer
 from agents.model_client import ChatModel, ModelConfig
 from app.backends.base import ModelBackend
 from app.core.config import Settings
-from app.db.models import AgentRun, AgentStep, utcnow
+from app.db.models import AgentRun, AgentStep, JobStatus, User, utcnow
+from app.services.jobs import JobContext, JobRunner
 from tools.calculator import calculator_tool
 from tools.registry import ToolError, ToolRegistry
 from tools.sandbox import Sandbox
@@ -26,11 +30,16 @@ from tools.workspace import Workspace
 from tools.workspace_tools import workspace_tools
 
 log = logging.getLogger("app.agent_runs")
-TERMINAL = {"done", "budget_exhausted", "failed"}
+KIND = "agent_run"
+TERMINAL = {"done", "budget_exhausted", "failed", "cancelled"}
 
 
-class SeedError(ValueError):
-    """A file given with a new run cannot be put into its workspace."""
+class AgentRunError(ValueError):
+    """A request the run's state does not allow (HTTP 409), or files that cannot be seeded (422)."""
+
+    def __init__(self, message: str, conflict: bool = True) -> None:
+        super().__init__(message)
+        self.conflict = conflict
 
 
 def workspace_dir(settings: Settings, owner_id: str, name: str) -> Path:
@@ -38,60 +47,105 @@ def workspace_dir(settings: Settings, owner_id: str, name: str) -> Path:
     return settings.var_dir / "workspaces" / owner_id / name
 
 
-class AgentRunner:
-    """Starts and resumes runs in background threads; state lives in the database."""
+class AgentRuns:
+    """The agent-run service (create, decide, cancel) and the `agent_run` job handler."""
+
+    kind = KIND
 
     def __init__(self, settings: Settings, sessions: sessionmaker[Session], backend: ModelBackend) -> None:
         self.settings = settings
         self.sessions = sessions
         self.backend = backend
+        self.max_workers = settings.job_agent_workers
         self.sandbox = Sandbox()
         url = settings.database_url or ""
         self.checkpoints = url if url.startswith("postgresql") else str(settings.var_dir / "agent-checkpoints.sqlite")
 
-    def seed(self, root: Path, files: dict[str, str]) -> None:
+    # -- what routes call ------------------------------------------------------------------
+    def create(self, db: Session, jobs: JobRunner, user: User, task: str, workspace: str, files: dict[str, str],
+               max_steps: int) -> AgentRun:
+        root = workspace_dir(self.settings, user.id, workspace)
+        self._seed(root, files)
+        run = AgentRun(owner_id=user.id, task=task, workspace=str(root.resolve()), model=self.backend.model_name,
+                       max_steps=max_steps)
+        db.add(run)
+        db.flush()
+        jobs.enqueue(db, KIND, run.id, user.id, {"task": task})
+        db.commit()
+        jobs.wake()
+        return run
+
+    def decide(self, db: Session, jobs: JobRunner, run: AgentRun, approved: bool) -> AgentRun:
+        """Approve or deny the calls a paused run waits on; the run continues as a new job."""
+        if run.status != "awaiting_approval":
+            raise AgentRunError(f"run {run.id} is {run.status}, not awaiting approval")
+        run.status = "queued"
+        jobs.enqueue(db, KIND, run.id, run.owner_id, {"approved": approved})
+        db.commit()
+        jobs.wake()
+        return run
+
+    def cancel(self, db: Session, jobs: JobRunner, run: AgentRun) -> AgentRun:
+        if run.status in TERMINAL:
+            raise AgentRunError(f"run {run.id} is {run.status} already")
+        if not jobs.cancel(KIND, run.id):  # paused for approval: no job runs it
+            self.finish(run.id, JobStatus.cancelled, None)
+        db.refresh(run)
+        return run
+
+    def _seed(self, root: Path, files: dict[str, str]) -> None:
         """Create the workspace and put `files` in it through the workspace's confined writer
-        (the one resolve-and-check); SeedError when a path escapes or cannot be written."""
+        (the one resolve-and-check)."""
         root.mkdir(parents=True, exist_ok=True)
         workspace = Workspace(root, self.sandbox)
         for rel, content in files.items():
             try:
                 workspace.write(rel, content)
             except ToolError as exc:
-                raise SeedError(f"file path escapes the workspace or cannot be written: {exc}") from None
+                raise AgentRunError(f"file path escapes the workspace or cannot be written: {exc}",
+                                    conflict=False) from None
 
-    def start(self, run_id: str, task: str) -> None:
-        threading.Thread(target=self._drive, args=(run_id, task, None), daemon=True, name=f"agent {run_id}").start()
-
-    def decide(self, run_id: str, approved: bool) -> None:
-        threading.Thread(target=self._drive, args=(run_id, None, approved), daemon=True, name=f"agent {run_id}").start()
-
-    def _drive(self, run_id: str, task: str | None, approved: bool | None) -> None:
+    # -- the job ---------------------------------------------------------------------------
+    def run(self, ctx: JobContext) -> None:
         with self.sessions() as db:
-            run = db.get(AgentRun, run_id)
+            run = db.get(AgentRun, ctx.subject_id)
+            if run is None or run.status in TERMINAL:
+                return
             run.status, run.pending_interrupt = "running", None
             db.commit()
+            workspace_path, model_name, max_steps = Path(run.workspace), run.model, run.max_steps
+        workspace = Workspace(workspace_path, self.sandbox)
+        registry = ToolRegistry().register(*workspace_tools(workspace), calculator_tool(self.sandbox))
+        model = ChatModel(ModelConfig(base_url=self.backend.base_url, model=model_name,
+                                      api_key=self.backend.api_key or "not-needed"))
+        with open_checkpointer(self.checkpoints) as checkpointer:
+            agent = CodingAgent(model, registry, checkpointer, AgentConfig(max_steps=max_steps))
+            events = agent.run(ctx.subject_id, task=ctx.payload.get("task"), approved=ctx.payload.get("approved"),
+                               resume=True)
             try:
-                workspace = Workspace(Path(run.workspace), self.sandbox)
-                registry = ToolRegistry().register(*workspace_tools(workspace), calculator_tool(self.sandbox))
-                model = ChatModel(ModelConfig(base_url=self.backend.base_url, model=run.model,
-                                              api_key=self.backend.api_key or "not-needed"))
-                with open_checkpointer(self.checkpoints) as checkpointer:
-                    agent = CodingAgent(model, registry, checkpointer, AgentConfig(max_steps=run.max_steps))
-                    for event in agent.run(run_id, task=task, approved=approved):
-                        if event.kind != "token":
-                            self._record(db, run, event)
-            except Exception as exc:  # noqa: BLE001 - any failure ends the run with its message
-                log.exception("agent run failed", extra={"run_id": run_id})
-                run.status, run.error, run.finished_at = "failed", f"{exc.__class__.__name__}: {exc}", utcnow()
+                for event in events:
+                    ctx.check()
+                    if event.kind != "token":
+                        self._record(ctx.subject_id, event)
+            finally:
+                events.close()
+
+    def finish(self, subject_id: str, status: JobStatus, error: str | None) -> None:
+        with self.sessions() as db:
+            run = db.get(AgentRun, subject_id)
+            if run is not None and run.status not in TERMINAL:
+                run.status, run.error, run.finished_at = status.value, error, utcnow()
+                run.pending_interrupt = None
                 db.commit()
 
-    def _record(self, db: Session, run: AgentRun, event) -> None:  # noqa: ANN001 - agents.coding.AgentEvent
+    def _record(self, run_id: str, event) -> None:  # noqa: ANN001 - agents.coding.AgentEvent
         data = {k: v for k, v in asdict(event).items() if v not in ("", [], {}) and k != "kind"}
-        seq = db.scalar(select(func.coalesce(func.max(AgentStep.seq), 0)).where(AgentStep.run_id == run.id)) + 1
-        db.add(AgentStep(run_id=run.id, seq=seq, kind=event.kind, data=data))
-        if event.kind == "approval":
-            run.status, run.pending_interrupt = "awaiting_approval", {"calls": event.calls}
-        elif event.kind == "finished":
-            run.status, run.result, run.finished_at = event.status, {"answer": event.text}, utcnow()
-        db.commit()
+        with self.sessions() as db:
+            run = db.get(AgentRun, run_id)
+            seq = db.scalar(select(func.coalesce(func.max(AgentStep.seq), 0)).where(AgentStep.run_id == run_id)) + 1
+            db.add(AgentStep(run_id=run_id, seq=seq, kind=event.kind, data=data))
+            if event.kind == "approval":
+                run.status, run.pending_interrupt = "awaiting_approval", {"calls": event.calls}
+            elif event.kind == "finished":
+                run.status, run.result, run.finished_at = event.status, {"answer": event.text}, utcnow()
+            db.commit()

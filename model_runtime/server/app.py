@@ -1,6 +1,8 @@
 """The FastAPI app: OpenAI-compatible routes over one engine (contract 3)."""
 from __future__ import annotations
 
+import os
+
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -59,8 +61,9 @@ def create_app(engine: Engine, model_name: str, model_root: str | None = None,
     app.add_middleware(RequestCounter, metrics=ctx.metrics)
 
     @app.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+    async def health() -> dict[str, str | int]:
+        """Liveness; `pid` lets a supervisor tell its own server from another one on the port."""
+        return {"status": "ok", "pid": os.getpid()}
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -6,6 +6,7 @@ be tested over real HTTP. Usage: python stand_in_model_server.py --port N [--nam
 """
 import argparse
 import json
+import os
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -27,7 +28,7 @@ def make_handler(model_name: str) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             if self.path == "/health":
-                self._json(200, {"status": "ok"})
+                self._json(200, {"status": "ok", "pid": os.getpid()})
             elif self.path == "/metrics":  # a backend path the /v1 proxy must never reach
                 self._json(200, {"metrics": "backend only"})
             elif self.path == "/v1/models":

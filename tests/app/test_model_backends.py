@@ -1,9 +1,12 @@
 """Model backends: the native supervisor (with a stand-in server), degraded health, vLLM launcher."""
 import asyncio
+import json
 import logging
 import os
 import signal
+import subprocess
 import sys
+import time
 
 import httpx
 
@@ -24,7 +27,7 @@ def _supervisor(tmp_path, command, **kw) -> tuple[ProcessSupervisor, int]:
     port = free_port()
     cmd = [part.format(port=port) for part in command]
     sup = ProcessSupervisor(cmd, f"http://127.0.0.1:{port}/health", tmp_path / "server.log",
-                            health_interval_s=0.2, min_backoff_s=0.1, max_backoff_s=0.5, **kw)
+                            tmp_path / "run" / "server.json", health_interval_s=0.2, min_backoff_s=0.1, max_backoff_s=0.5, **kw)
     return sup, port
 
 
@@ -57,6 +60,75 @@ def test_supervisor_restarts_a_crashed_server(tmp_path, caplog):
         asyncio.run(scenario())
     down = [r for r in caplog.records if "is down" in r.getMessage()]
     assert down and "exited with code -9" in down[0].getMessage()
+
+
+def _stand_in(port: int) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, str(STAND_IN), "--port", str(port)], start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("stand-in server did not start")
+
+
+def test_supervisor_stops_the_orphan_a_crashed_app_left(tmp_path):
+    """A server whose app died (its pidfile says so) is stopped before ours starts on the port."""
+    port = free_port()
+    orphan = _stand_in(port)
+    dead_app = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead_app.wait()
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "server.json").write_text(json.dumps({"pid": orphan.pid, "app_pid": dead_app.pid,
+                                                              "port": port, "command": []}))
+
+    async def scenario() -> None:
+        sup = ProcessSupervisor([sys.executable, str(STAND_IN), "--port", str(port)],
+                                f"http://127.0.0.1:{port}/health", tmp_path / "server.log",
+                                tmp_path / "run" / "server.json", health_interval_s=0.2, min_backoff_s=0.1)
+        await sup.start()
+        try:
+            assert orphan.wait(timeout=10) is not None  # stopped before ours was started
+            await _wait_for(lambda: sup.state == "ready")
+            health = httpx.get(f"http://127.0.0.1:{port}/health").json()
+            assert health["pid"] == sup.pid != orphan.pid
+            assert json.loads((tmp_path / "run" / "server.json").read_text())["pid"] == sup.pid
+        finally:
+            await sup.stop()
+        assert not (tmp_path / "run" / "server.json").exists()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        orphan.kill()
+
+
+def test_a_foreign_server_on_the_port_is_never_taken_for_ours(tmp_path):
+    """Once an orphan answered /health, so the app reported ready while its own server crash-looped."""
+    port = free_port()
+    foreign = _stand_in(port)
+
+    async def scenario() -> None:
+        sup = ProcessSupervisor([sys.executable, str(STAND_IN), "--port", str(port)],
+                                f"http://127.0.0.1:{port}/health", tmp_path / "server.log",
+                                tmp_path / "run" / "server.json", health_interval_s=0.2, min_backoff_s=0.1)
+        await sup.start()
+        try:
+            await _wait_for(lambda: sup.state == "port_in_use")
+            await asyncio.sleep(1.0)
+            assert sup.state == "port_in_use" and f"127.0.0.1:{port} is taken" in sup.detail
+            assert sup.pid is None  # nothing was started to crash-loop
+        finally:
+            await sup.stop()
+
+    try:
+        asyncio.run(scenario())
+        assert foreign.poll() is None  # not ours: left alone
+    finally:
+        foreign.kill()
 
 
 def test_supervisor_reports_a_server_that_exits_at_once(tmp_path, caplog):
@@ -93,7 +165,9 @@ def test_missing_model_dir_gives_degraded_health(tmp_path):
     server = start_app(tmp_path, f"sqlite:///{tmp_path / 'app.db'}",
                        {"MODEL_COMMAND": "", "MODEL_PATH": str(tmp_path / "no-such-model")}, wait_model=False)
     try:
-        health = httpx.get(f"{server.url}/health").json()
+        response = httpx.get(f"{server.url}/health")
+        health = response.json()
+        assert response.status_code == 503  # not ready: load balancers keep traffic away
         assert health["status"] == "degraded" and health["database"] == "ok"
         assert health["model"]["state"] == "missing_model"
         proxied = httpx.get(f"{server.url}/v1/models", headers=auth(server.admin_key))

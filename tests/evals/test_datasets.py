@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 
-from evals.datasets import DATA_FILES, DEFAULT_DATA_DIR, DataIntegrityError, load_problems
+from evals.datasets import DATA_FILES, DEFAULT_DATA_DIR, PROBLEM_COUNTS, DataIntegrityError, load_problems
 
 
 def test_counts_and_fields():
@@ -11,6 +11,7 @@ def test_counts_and_fields():
     plus = load_problems("humaneval_plus")
     math = load_problems("math500")
     assert len(humaneval) == len(plus) == 164 and len(math) == 500
+    assert PROBLEM_COUNTS == {"humaneval": len(humaneval), "humaneval_plus": len(plus), "math500": len(math)}
     assert [p.task_id for p in humaneval] == [f"HumanEval/{i}" for i in range(164)]
     assert sum(len(p.base_inputs) for p in plus) == 1570 and sum(len(p.plus_inputs) for p in plus) == 122683
     assert {p.level for p in math} == {1, 2, 3, 4, 5} and len({p.subject for p in math}) == 7

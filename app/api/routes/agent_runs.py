@@ -1,5 +1,5 @@
 """Coding-agent runs: start one on a workspace, follow its steps (SSE), approve or deny a
-paused dangerous tool call. Each user sees only their own runs and workspaces."""
+paused dangerous tool call, cancel. Each user sees only their own runs and workspaces."""
 import asyncio
 import json
 from datetime import datetime
@@ -7,12 +7,12 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
-from app.api.deps import AppSettings, CurrentUser, DbSession, get_owned
+from app.api.deps import CurrentUser, DbSession, Page, get_owned
 from app.db.models import AgentRun, AgentStep
-from app.services.agent_runs import TERMINAL, SeedError, workspace_dir
+from app.services.agent_runs import TERMINAL, AgentRunError
 
 router = APIRouter(prefix="/api/agent-runs", tags=["agent runs"])
 
@@ -30,6 +30,8 @@ class Decision(BaseModel):
 
 
 class StepOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     seq: int
     kind: str
     data: dict[str, Any]
@@ -37,6 +39,8 @@ class StepOut(BaseModel):
 
 
 class AgentRunOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     task: str
     workspace: str
@@ -48,52 +52,46 @@ class AgentRunOut(BaseModel):
     created_at: datetime
     finished_at: datetime | None
 
+    @field_validator("workspace")
+    @classmethod
+    def _workspace_name(cls, path: str) -> str:
+        """Rows keep the workspace's path; clients see its name."""
+        return path.rsplit("/", 1)[-1]
 
-def _out(run: AgentRun, workspace: str) -> AgentRunOut:
-    return AgentRunOut(id=run.id, task=run.task, workspace=workspace, model=run.model, status=run.status,
-                       pending_interrupt=run.pending_interrupt, result=run.result, error=run.error,
-                       created_at=run.created_at, finished_at=run.finished_at)
 
-
-def _name(run: AgentRun) -> str:
-    return run.workspace.rsplit("/", 1)[-1]
+def _agent_error(exc: AgentRunError) -> HTTPException:
+    code = status.HTTP_409_CONFLICT if exc.conflict else status.HTTP_422_UNPROCESSABLE_ENTITY
+    return HTTPException(code, str(exc))
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED)
-def start_run(body: NewAgentRun, request: Request, user: CurrentUser, db: DbSession,
-              settings: AppSettings) -> AgentRunOut:
-    root = workspace_dir(settings, user.id, body.workspace)
+def start_run(body: NewAgentRun, request: Request, user: CurrentUser, db: DbSession) -> AgentRunOut:
+    """Queue a run on one of your workspaces (created if new), after putting `files` into it."""
+    state = request.app.state
     try:
-        request.app.state.agent_runner.seed(root, body.files)
-    except SeedError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
-    backend = request.app.state.backend
-    run = AgentRun(owner_id=user.id, task=body.task, workspace=str(root.resolve()), model=backend.model_name,
-                   max_steps=body.max_steps)
-    db.add(run)
-    db.commit()
-    request.app.state.agent_runner.start(run.id, body.task)
-    return _out(run, body.workspace)
+        run = state.agent_runs.create(db, state.jobs, user, body.task, body.workspace, body.files, body.max_steps)
+    except AgentRunError as exc:
+        raise _agent_error(exc) from None
+    return AgentRunOut.model_validate(run)
 
 
 @router.get("")
-def list_runs(user: CurrentUser, db: DbSession) -> list[AgentRunOut]:
-    runs = db.scalars(select(AgentRun).where(AgentRun.owner_id == user.id).order_by(AgentRun.created_at.desc()))
-    return [_out(r, _name(r)) for r in runs]
+def list_runs(user: CurrentUser, db: DbSession, page: Page) -> list[AgentRunOut]:
+    """The user's runs, newest first (`limit`, `offset`)."""
+    query = select(AgentRun).where(AgentRun.owner_id == user.id).order_by(AgentRun.created_at.desc())
+    return [AgentRunOut.model_validate(r) for r in db.scalars(page.apply(query))]
 
 
 @router.get("/{run_id}")
 def get_run(run_id: str, user: CurrentUser, db: DbSession) -> AgentRunOut:
-    run = get_owned(db, AgentRun, run_id, user)
-    return _out(run, _name(run))
+    return AgentRunOut.model_validate(get_owned(db, AgentRun, run_id, user))
 
 
 @router.get("/{run_id}/steps")
-def list_steps(run_id: str, user: CurrentUser, db: DbSession, after: int = 0) -> list[StepOut]:
+def list_steps(run_id: str, user: CurrentUser, db: DbSession, page: Page, after: int = 0) -> list[StepOut]:
     get_owned(db, AgentRun, run_id, user)
-    steps = db.scalars(select(AgentStep).where(AgentStep.run_id == run_id, AgentStep.seq > after)
-                       .order_by(AgentStep.seq))
-    return [StepOut(seq=s.seq, kind=s.kind, data=s.data, created_at=s.created_at) for s in steps]
+    query = select(AgentStep).where(AgentStep.run_id == run_id, AgentStep.seq > after).order_by(AgentStep.seq)
+    return [StepOut.model_validate(s) for s in db.scalars(page.apply(query))]
 
 
 @router.get("/{run_id}/events")
@@ -106,10 +104,10 @@ async def stream_steps(run_id: str, request: Request, user: CurrentUser, after: 
     async def events():
         last = after
         while not await request.is_disconnected():
-            with sessions() as db:
+            with sessions() as db:  # the status first: steps recorded before it ended are then all seen
+                run_status = db.get(AgentRun, run_id).status
                 steps = db.scalars(select(AgentStep).where(AgentStep.run_id == run_id, AgentStep.seq > last)
                                    .order_by(AgentStep.seq)).all()
-                run_status = db.get(AgentRun, run_id).status
             for s in steps:
                 last = s.seq
                 yield f"data: {json.dumps({'seq': s.seq, 'kind': s.kind, 'data': s.data})}\n\n"
@@ -125,9 +123,19 @@ async def stream_steps(run_id: str, request: Request, user: CurrentUser, after: 
 def decide(run_id: str, body: Decision, request: Request, user: CurrentUser, db: DbSession) -> AgentRunOut:
     """Approve or deny the tool calls a paused run waits on; the run then continues."""
     run = get_owned(db, AgentRun, run_id, user)
-    if run.status != "awaiting_approval":
-        raise HTTPException(status.HTTP_409_CONFLICT, f"run {run_id} is {run.status}, not awaiting approval")
-    run.status = "running"
-    db.commit()
-    request.app.state.agent_runner.decide(run.id, body.approved)
-    return _out(run, _name(run))
+    try:
+        run = request.app.state.agent_runs.decide(db, request.app.state.jobs, run, body.approved)
+    except AgentRunError as exc:
+        raise _agent_error(exc) from None
+    return AgentRunOut.model_validate(run)
+
+
+@router.post("/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
+def cancel(run_id: str, request: Request, user: CurrentUser, db: DbSession) -> AgentRunOut:
+    """Stop a queued, running or paused run; it ends `cancelled` (its steps so far are kept)."""
+    run = get_owned(db, AgentRun, run_id, user)
+    try:
+        run = request.app.state.agent_runs.cancel(db, request.app.state.jobs, run)
+    except AgentRunError as exc:
+        raise _agent_error(exc) from None
+    return AgentRunOut.model_validate(run)

@@ -1,13 +1,14 @@
-"""Benchmark runs: start, progress, per-sample results, and a comparison of runs."""
+"""Benchmark runs: start, progress, cancel, per-sample results, and a comparison of runs."""
 from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from app.api.deps import CurrentUser, DbSession, get_owned
+from app.api.deps import CurrentUser, DbSession, Page, get_owned
 from app.db.models import EvalResult, EvalRun
+from app.services.eval_runs import EvalRunError
 
 router = APIRouter(prefix="/api/eval-runs", tags=["eval runs"])
 
@@ -20,6 +21,8 @@ class NewEvalRun(BaseModel):
 
 
 class EvalRunOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     benchmark: str
     model: str
@@ -34,32 +37,27 @@ class EvalRunOut(BaseModel):
 
 
 class EvalResultOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     problem_id: str
     sample_index: int
     passed: bool
     completion: str
 
 
-def _out(r: EvalRun) -> EvalRunOut:
-    return EvalRunOut(id=r.id, benchmark=r.benchmark, model=r.model, params=r.params, status=r.status,
-                      n_done=r.n_done, n_total=r.n_total, metrics=r.metrics, error=r.error,
-                      created_at=r.created_at, finished_at=r.finished_at)
-
-
 @router.post("", status_code=status.HTTP_202_ACCEPTED)
 def start_run(body: NewEvalRun, request: Request, user: CurrentUser, db: DbSession) -> EvalRunOut:
-    run = EvalRun(owner_id=user.id, benchmark=body.benchmark, model=request.app.state.backend.model_name,
-                  params=body.model_dump(exclude={"benchmark"}))
-    db.add(run)
-    db.commit()
-    request.app.state.eval_runner.start(run.id)
-    return _out(run)
+    """Queue a run; it starts when a worker is free (JOB_EVAL_WORKERS per app process)."""
+    state = request.app.state
+    run = state.eval_runs.create(db, state.jobs, user, body.benchmark, body.model_dump(exclude={"benchmark"}))
+    return EvalRunOut.model_validate(run)
 
 
 @router.get("")
-def list_runs(user: CurrentUser, db: DbSession) -> list[EvalRunOut]:
-    runs = db.scalars(select(EvalRun).where(EvalRun.owner_id == user.id).order_by(EvalRun.created_at.desc()))
-    return [_out(r) for r in runs]
+def list_runs(user: CurrentUser, db: DbSession, page: Page) -> list[EvalRunOut]:
+    """The user's runs, newest first (`limit`, `offset`)."""
+    query = select(EvalRun).where(EvalRun.owner_id == user.id).order_by(EvalRun.created_at.desc())
+    return [EvalRunOut.model_validate(r) for r in db.scalars(page.apply(query))]
 
 
 @router.get("/compare")
@@ -73,19 +71,29 @@ def compare(user: CurrentUser, db: DbSession, ids: list[str] = Query(min_length=
         for res in db.scalars(select(EvalResult).where(EvalResult.run_id == r.id, EvalResult.sample_index == 0)):
             verdicts.setdefault(res.problem_id, {})[r.id] = res.passed
     differing = {pid: v for pid, v in sorted(verdicts.items()) if len(set(v.values())) > 1 or len(v) < len(runs)}
-    return {"benchmark": runs[0].benchmark, "runs": [_out(r).model_dump() for r in runs], "differing": differing}
+    return {"benchmark": runs[0].benchmark, "runs": [EvalRunOut.model_validate(r).model_dump() for r in runs],
+            "differing": differing}
 
 
 @router.get("/{run_id}")
 def get_run(run_id: str, user: CurrentUser, db: DbSession) -> EvalRunOut:
-    return _out(get_owned(db, EvalRun, run_id, user))
+    return EvalRunOut.model_validate(get_owned(db, EvalRun, run_id, user))
+
+
+@router.post("/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
+def cancel_run(run_id: str, request: Request, user: CurrentUser, db: DbSession) -> EvalRunOut:
+    """Stop a queued or running run; it ends `cancelled` (the samples graded so far are kept)."""
+    run = get_owned(db, EvalRun, run_id, user)
+    try:
+        run = request.app.state.eval_runs.cancel(db, request.app.state.jobs, run)
+    except EvalRunError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    return EvalRunOut.model_validate(run)
 
 
 @router.get("/{run_id}/results")
-def results(run_id: str, user: CurrentUser, db: DbSession, offset: int = Query(0, ge=0),
-            limit: int = Query(100, ge=1, le=1000)) -> list[EvalResultOut]:
+def results(run_id: str, user: CurrentUser, db: DbSession, page: Page) -> list[EvalResultOut]:
     get_owned(db, EvalRun, run_id, user)
-    rows = db.scalars(select(EvalResult).where(EvalResult.run_id == run_id)
-                      .order_by(EvalResult.problem_id, EvalResult.sample_index).offset(offset).limit(limit))
-    return [EvalResultOut(problem_id=r.problem_id, sample_index=r.sample_index, passed=r.passed,
-                          completion=r.completion) for r in rows]
+    query = select(EvalResult).where(EvalResult.run_id == run_id).order_by(EvalResult.problem_id,
+                                                                           EvalResult.sample_index)
+    return [EvalResultOut.model_validate(r) for r in db.scalars(page.apply(query))]

@@ -8,7 +8,8 @@ router = APIRouter(tags=["health"])
 
 @router.get("/health")
 async def health(request: Request) -> JSONResponse:
-    """200 with `status` ok or degraded (model not ready); 503 when the database is unreachable."""
+    """200 when the database and the model answer; otherwise 503 (as load balancers and vLLM's
+    users expect) with `status` "degraded" and the detail of each part in the JSON."""
     try:
         with request.app.state.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
@@ -18,4 +19,4 @@ async def health(request: Request) -> JSONResponse:
     model = await request.app.state.backend.status()
     status = "ok" if database == "ok" and model.ready else "degraded"
     body = {"status": status, "database": database, "model": model.as_dict()}
-    return JSONResponse(body, status_code=200 if database == "ok" else 503)
+    return JSONResponse(body, status_code=200 if status == "ok" else 503)

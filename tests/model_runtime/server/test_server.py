@@ -91,7 +91,7 @@ def wait_idle(server, timeout: float = 20.0) -> dict[str, float]:
 
 
 def test_models_and_health(server, client):
-    assert httpx.get(f"{server.base_url}/health").json() == {"status": "ok"}
+    assert httpx.get(f"{server.base_url}/health").json() == {"status": "ok", "pid": server.process.pid}
     models = client.models.list().data
     assert [m.id for m in models] == [MODEL_NAME]
     assert models[0].max_model_len == MAX_MODEL_LEN
