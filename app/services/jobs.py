@@ -249,7 +249,8 @@ class JobRunner:
         with self.sessions() as db:
             ended = db.execute(update(Job).where(Job.id == ctx.job_id, Job.lease_owner == self.worker_id)
                                .values(status=status, error=error, finished_at=utcnow(), lease_owner=None,
-                                       lease_expires_at=None)).rowcount
+                                       lease_expires_at=None)
+                               .execution_options(synchronize_session=False)).rowcount
             db.commit()
         if ended and status != JobStatus.done:
             self.handlers[ctx.kind].finish(ctx.subject_id, status, error)
@@ -262,7 +263,8 @@ class JobRunner:
         else:
             values["error"] = error
         with self.sessions() as db:
-            db.execute(update(Job).where(Job.id == ctx.job_id, Job.lease_owner == self.worker_id).values(**values))
+            db.execute(update(Job).where(Job.id == ctx.job_id, Job.lease_owner == self.worker_id).values(**values)
+                       .execution_options(synchronize_session=False))
             db.commit()
 
     def _heartbeat(self) -> None:
@@ -299,7 +301,8 @@ class JobRunner:
                 error = None if job.cancel_requested else (
                     f"its worker was lost {job.attempts} times (last: {job.lease_owner})")
                 done = db.execute(update(Job).where(Job.id == job.id, expired)
-                                  .values(status=status, error=error, finished_at=now, lease_owner=None)).rowcount
+                                  .values(status=status, error=error, finished_at=now, lease_owner=None)
+                                  .execution_options(synchronize_session=False)).rowcount
                 if done:
                     ended.append((job.kind, job.subject_id, status, error))
             db.commit()
@@ -314,7 +317,8 @@ class JobRunner:
             dead = [job_id for job_id, owner in rows
                     if owner and owner != self.worker_id and _dead_local_owner(owner, host)]
             if dead:
-                db.execute(update(Job).where(Job.id.in_(dead)).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+                db.execute(update(Job).where(Job.id.in_(dead)).values(lease_expires_at=utcnow() - timedelta(seconds=1))
+                           .execution_options(synchronize_session=False))
                 db.commit()
                 log.warning("found jobs of a crashed app process; resuming them", extra={"jobs": dead})
 
