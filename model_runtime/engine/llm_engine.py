@@ -26,7 +26,7 @@ class LLMEngine:
         self.config = config
         self.model = load_model(config.model, dtype=config.torch_dtype)
         self.model_config = self.model.config
-        self.tokenizer = load_tokenizer(config.model)
+        self.tokenizer = load_tokenizer(config.model, config.chat_format)
         speculate = config.speculative_tokens > 0 and bool(self.model.mtp_layers)
         if config.speculative_tokens and not speculate:
             log.warning("checkpoint has no MTP layer: speculative decoding is off")

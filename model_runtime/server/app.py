@@ -41,10 +41,13 @@ class RequestCounter:
             self.metrics.requests.labels(endpoint, str(status)).inc()
 
 
-def create_app(engine: Engine, model_name: str, model_root: str | None = None) -> FastAPI:
-    """An app serving `engine` under the name `model_name` (what clients pass as `model`)."""
+def create_app(engine: Engine, model_name: str, model_root: str | None = None,
+               reasoning_parser: str = "deepseek_r1") -> FastAPI:
+    """An app serving `engine` under the name `model_name` (what clients pass as `model`);
+    `reasoning_parser` "deepseek_r1" splits thinking into `reasoning_content`, "none" does not."""
     ctx = ServerContext(engine=engine, model_name=model_name, model_root=model_root or model_name,
-                        metrics=ServerMetrics(engine.stats), grammars=GrammarBackend(engine.tokenizer))
+                        metrics=ServerMetrics(engine.stats), grammars=GrammarBackend(engine.tokenizer),
+                        reasoning_parser=reasoning_parser)
     app = FastAPI(title="model_runtime OpenAI-compatible server")
     app.state.context = ctx
     install_error_handlers(app)
