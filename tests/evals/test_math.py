@@ -44,3 +44,37 @@ def test_wrong_answers_score_0():
     result = grade_completions("math500", wrong)
     assert result["metrics"]["accuracy"] == 0.0
     assert result["samples"][0]["extracted"] is None
+
+
+def _grade(reply: str, reference: str) -> bool:
+    from evals.datasets import MathProblem
+    from evals.math_grader import grade_math
+
+    return grade_math(MathProblem("p", "", "", reference, "Algebra", 1), reply).correct
+
+
+def test_the_issues_extraction_cases():
+    # no box: the last sentence states the answer
+    assert _grade("We try every multiple of 10 in turn. Thus the smallest is 2220.", "2220")
+    assert not _grade("We try every multiple of 10 in turn. Thus the smallest is 2210.", "2220")
+    # several boxed values answering a several-part question
+    assert _grade(r"(a) $\boxed{12}$ and (b) $\boxed{\frac{1}{4}}$", r"12, \frac{1}{4}")
+    assert not _grade(r"(a) $\boxed{12}$ and (b) $\boxed{\frac{1}{5}}$", r"12, \frac{1}{4}")
+    # a decimal rounding of an exact fraction is not equal; an exact decimal is
+    assert not _grade(r"$\boxed{0.142857}$", r"\frac{1}{7}") and _grade(r"$\boxed{0.25}$", r"\frac{1}{4}")
+    # a choice letter with its text
+    assert _grade(r"The surface is a plane, $\boxed{\text{(C) Plane}}$.", r"\text{(C)}")
+    assert not _grade(r"$\boxed{\text{(E) Cone}}$", r"\text{(C)}")
+
+
+def test_grader_matches_every_labelled_tricky_pair():
+    """The labelled set behind docs/EVALS.md's agreement figure: our grader gets every label right;
+    math-verify alone differs on the cases our rules exist for."""
+    from evals.grader_agreement import compare, load_pairs
+
+    pairs = load_pairs()
+    assert {"fraction", "interval", "set", "matrix", "units", "percent", "choice", "text", "extraction"} <= {
+        p["category"] for p in pairs}
+    verdicts = compare(pairs)
+    assert [v.id for v in verdicts if v.grader != v.label] == []
+    assert {v.category for v in verdicts if v.math_verify != v.label} == {"fraction", "units", "choice", "extraction"}
