@@ -7,8 +7,6 @@ import html
 import io
 from pathlib import Path
 
-from matplotlib.figure import Figure
-
 from evals.store import load_run
 
 # Published DeepSeek-V3 scores (technical report, Table 3), for context beside local runs.
@@ -26,6 +24,8 @@ def _headline(summary: dict) -> dict[str, float]:
 
 def _bar_chart(title: str, groups: list[str], series: dict[str, list[float]], ylabel: str) -> bytes:
     """Grouped bars: one group per x label, one bar per run."""
+    from matplotlib.figure import Figure  # ~1 s to import: only when a report is written
+
     fig = Figure(figsize=(max(6.0, 1.1 * len(groups) * max(1, len(series)) ** 0.5), 4.0), dpi=100)
     ax = fig.add_subplot()
     width = 0.8 / max(1, len(series))

@@ -14,6 +14,7 @@ from app.db.models import EvalResult, EvalRun, utcnow
 from evals.execution import ExecConfig
 from evals.generation import EndpointConfig
 from evals.harness import RunConfig, run_benchmark
+from evals.progress import RunProgress
 from evals.store import load_run
 
 log = logging.getLogger("app.eval_runs")
@@ -36,9 +37,13 @@ class EvalRunner:
             run.status, run.out_dir = "running", str(self.settings.var_dir / "evals" / run_id)
             db.commit()
 
-            def progress(done: int, total: int) -> None:
-                run.n_done, run.n_total = done, total
-                db.commit()
+            class Progress(RunProgress):
+                """n_total as soon as the problems are loaded, n_done as each sample is graded."""
+
+                def changed(self) -> None:
+                    if (run.n_done, run.n_total) != (self.done, self.total or None):
+                        run.n_done, run.n_total = self.done, self.total or None
+                        db.commit()
 
             try:
                 endpoint = EndpointConfig(base_url=self.backend.base_url, model=run.model,
@@ -48,7 +53,7 @@ class EvalRunner:
                                    samples=run.params.get("samples", 1), limit=run.params.get("limit"),
                                    # HumanEval+ expected outputs are computed once, not per run
                                    exec=ExecConfig(cache_dir=self.settings.var_dir / "evals-cache"))
-                summary = run_benchmark(config, progress)
+                summary = run_benchmark(config, Progress())
                 for s in load_run(run.out_dir)["samples"]:
                     db.add(EvalResult(run_id=run.id, problem_id=s["problem_id"], sample_index=s["sample_index"],
                                       passed=bool(s["passed"]), completion=s.get("completion", ""),
