@@ -193,9 +193,9 @@ def test_cli_run_resume_report_and_errors(tmp_path, exec_config, capsys):
 
     cli("report", code_dir, math_dir, "--out", tmp_path / "report.html")
     page = (tmp_path / "report.html").read_text()
-    assert page.count("<img") == 3 and "MATH-500 accuracy by subject" in page and "DeepSeek-V3" in page
+    assert page.count("<img") == 4 and "MATH-500 accuracy by subject" in page and "DeepSeek-V3" in page
     assert main(capsys, "report", code_dir, math_dir, "--out", tmp_path / "report.md")[0] == 0
-    assert len(list((tmp_path / "report_files").glob("*.png"))) == 3
+    assert len(list((tmp_path / "report_files").glob("*.png"))) == 4
     assert "| math" in (tmp_path / "report.md").read_text()
 
     code, err = main(capsys, "run", "humaneval", "--base-url", "http://127.0.0.1:9/v1", *common, "--limit", "1",
