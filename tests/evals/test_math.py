@@ -67,14 +67,16 @@ def test_the_issues_extraction_cases():
     assert not _grade(r"$\boxed{\text{(E) Cone}}$", r"\text{(C)}")
 
 
-def test_grader_matches_every_labelled_tricky_pair():
-    """The labelled set behind docs/EVALS.md's agreement figure: our grader gets every label right;
-    math-verify alone differs on the cases our rules exist for."""
+def test_grader_against_math_verify_on_the_labelled_tricky_pairs():
+    """The labelled set behind docs/EVALS.md's agreement figure, verdict by verdict: the grader
+    misses two pairs (as math-verify does); the two part on five, where the grader follows the label."""
     from evals.grader_agreement import compare, load_pairs
 
     pairs = load_pairs()
-    assert {"fraction", "interval", "set", "matrix", "units", "percent", "choice", "text", "extraction"} <= {
-        p["category"] for p in pairs}
+    assert len(pairs) == 60 and {"fraction", "interval", "set", "matrix", "units", "percent", "choice", "text",
+                                 "extraction"} <= {p["category"] for p in pairs}
     verdicts = compare(pairs)
-    assert [v.id for v in verdicts if v.grader != v.label] == []
-    assert {v.category for v in verdicts if v.math_verify != v.label} == {"fraction", "units", "choice", "extraction"}
+    assert [v.id for v in verdicts if v.grader != v.label] == ["interval-49", "fraction-52"]
+    parted = [v for v in verdicts if v.grader != v.math_verify]
+    assert [v.id for v in parted] == ["fraction-3", "fraction-4", "units-21", "choice-29", "extraction-45"]
+    assert all(v.grader == v.label for v in parted)
