@@ -1,9 +1,10 @@
 """OpenAI-API chat client for agents: our runtime, vLLM or a hosted API.
 
 Streams every reply (tokens go to ``on_token`` as they arrive) and assembles the assistant
-message, tool calls included, as a plain OpenAI message dict. Connection errors, timeouts,
-429 and 5xx are retried by the ``openai`` client with exponential backoff (``max_retries``);
-each attempt is bounded by ``timeout_s``.
+message, tool calls included, as a plain OpenAI message dict. The connection, its retries and
+errors, and the rule "the answer, not the thinking" come from the shared client module
+(tools/openai_client.py): streamed `reasoning_content` is never read, and the final content
+loses a leading `<think>...</think>`.
 """
 from __future__ import annotations
 
@@ -13,22 +14,17 @@ from typing import Any
 
 import openai
 
+from tools.openai_client import ModelEndpoint, ModelError, answer_text, model_error
+
+__all__ = ["ChatModel", "ModelConfig", "ModelError"]
+
 
 @dataclass(frozen=True)
-class ModelConfig:
-    """Where the model is and how to talk to it."""
+class ModelConfig(ModelEndpoint):
+    """The endpoint plus how the agents sample."""
 
-    base_url: str
-    model: str
-    api_key: str = "not-needed"
-    timeout_s: float = 120.0
-    max_retries: int = 3
     temperature: float = 0.0
     max_tokens: int | None = 2048
-
-
-class ModelError(RuntimeError):
-    """The model endpoint failed after retries, with a message fit for a user."""
 
 
 class ChatModel:
@@ -36,8 +32,7 @@ class ChatModel:
 
     def __init__(self, config: ModelConfig) -> None:
         self.config = config
-        self._client = openai.OpenAI(base_url=config.base_url, api_key=config.api_key,
-                                     timeout=config.timeout_s, max_retries=config.max_retries)
+        self._client = config.client()
 
     def chat(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None,
              on_token: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -51,19 +46,8 @@ class ChatModel:
         try:
             stream = self._client.chat.completions.create(**request)
             return _assemble(stream, on_token)
-        except openai.APIStatusError as exc:
-            raise ModelError(f"model endpoint returned HTTP {exc.status_code}: {_message(exc)}") from exc
-        except openai.APITimeoutError as exc:
-            raise ModelError(f"model endpoint timed out after {self.config.timeout_s:g}s "
-                             f"({self.config.max_retries} retries)") from exc
-        except openai.APIConnectionError as exc:
-            raise ModelError(f"cannot reach the model endpoint {self.config.base_url}: {exc}") from exc
-
-
-def _message(exc: openai.APIStatusError) -> str:
-    body = exc.body if isinstance(exc.body, dict) else {}
-    error = body.get("error", body)
-    return error.get("message", str(exc)) if isinstance(error, dict) else str(error)
+        except openai.OpenAIError as exc:
+            raise model_error(exc, self.config) from exc
 
 
 def _assemble(stream: Any, on_token: Callable[[str], None] | None) -> dict[str, Any]:
@@ -85,7 +69,7 @@ def _assemble(stream: Any, on_token: Callable[[str], None] | None) -> dict[str, 
             if part.function:
                 call["function"]["name"] += part.function.name or ""
                 call["function"]["arguments"] += part.function.arguments or ""
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(content) or None}
+    message: dict[str, Any] = {"role": "assistant", "content": answer_text("".join(content)) or None}
     if calls:
         message["tool_calls"] = [{**call, "id": call["id"] or f"call_{index}"}
                                  for index, call in sorted(calls.items())]

@@ -16,6 +16,7 @@ from evals.execution import ExecConfig
 from evals.generation import EndpointConfig
 from evals.harness import RunConfig, run_benchmark
 from evals.oracle import OracleError
+from evals.progress import TqdmProgress
 from evals.report import write_report
 from evals.store import RunDirError
 
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="sample i asks for seed + i")
     run.add_argument("--timeout", type=float, default=600.0, help="seconds per request")
     run.add_argument("--retries", type=int, default=4, help="retries per request on transient errors")
+    run.add_argument("--no-progress", action="store_true", help="no live progress bar on stderr")
     run.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1, help="parallel test processes")
     run.add_argument("--cache-dir", type=Path, default=Path("var/evals-cache"),
                      help="where reference outputs of canonical solutions are cached")
@@ -70,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     endpoint = EndpointConfig(
         base_url=args.base_url, model=args.model, api_key=args.api_key, concurrency=args.concurrency,
-        request_timeout=args.timeout, max_retries=args.retries, temperature=args.temperature, top_p=args.top_p,
+        timeout_s=args.timeout, max_retries=args.retries, temperature=args.temperature, top_p=args.top_p,
         max_tokens=args.max_tokens or DEFAULT_MAX_TOKENS[args.benchmark],
     )
     config = RunConfig(
@@ -78,11 +80,7 @@ def _run(args: argparse.Namespace) -> int:
         limit=args.limit, seed=args.seed, exec=ExecConfig(workers=args.workers, cache_dir=args.cache_dir),
     )
 
-    def progress(done: int, total: int) -> None:
-        if done == total or done % 10 == 0:
-            print(f"\r{done}/{total} samples graded", end="\n" if done == total else "", file=sys.stderr, flush=True)
-
-    summary = run_benchmark(config, progress=progress)
+    summary = run_benchmark(config, progress=None if args.no_progress else TqdmProgress(f"{args.benchmark} {args.model}"))
     headline = {k: round(v, 4) for k, v in summary["metrics"].items() if isinstance(v, float)}
     print(f"{summary['benchmark']} {summary['model']}: {headline} over {summary['n_problems']} problems "
           f"-> {args.out / 'summary.json'}")

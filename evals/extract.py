@@ -8,6 +8,8 @@ from evals.datasets import CodeProblem
 _FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:\n[ \t]*```|$)", re.S)
 _CODE_LANGS = {"", "python", "py", "python3"}
 _ANSWER_IS = re.compile(r"answer is[:\s]*\$*(.+?)\$*\s*(?:\.\s|\.?$|\n)", re.I | re.S)
+# The last sentence states the answer: "... the smallest is 2220." / "... so x = 5."
+_STATED = re.compile(r"(?:\bis|=|\bequals|\bbe)\s*\$*\s*([^\s$]+?)\s*\$*\s*\.?\s*$", re.I)
 
 
 def fenced_blocks(text: str) -> list[tuple[str, str]]:
@@ -59,34 +61,55 @@ def build_program(problem: CodeProblem, completion: str, mode: str) -> str:
     return problem.prompt + _indent_body(code.strip("\n")).rstrip() + "\n"
 
 
+def _boxed_spans(text: str) -> list[str]:
+    r"""Contents of every \boxed{...} / \fbox{...} (and brace-less `\boxed 5`), in order; a box
+    whose braces never close ends the list."""
+    found = []
+    for match in re.finditer(r"\\(?:boxed|fbox)", text):
+        i = match.end()
+        if i < len(text) and text[i] == " ":
+            plain = re.match(r" +([^\s$]+)", text[i:])
+            if plain:
+                found.append(plain.group(1))
+            continue
+        if i >= len(text) or text[i] != "{":
+            continue
+        depth = 0
+        for j in range(i, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[j], 0)
+            if depth == 0:
+                found.append(text[i + 1 : j])
+                break
+        else:
+            return found + [None]
+    return found
+
+
+def all_boxed(text: str) -> list[str]:
+    r"""Every complete \boxed{} content of a reply, in order."""
+    return [box for box in _boxed_spans(text) if box is not None]
+
+
 def last_boxed(text: str) -> str | None:
     r"""Content of the last \boxed{...} (or \fbox{...}), nested braces included; also the
     brace-less form `\boxed 5`. None when there is none or its braces never close."""
-    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
-    if start < 0:
-        return None
-    i = start + (len("\\boxed") if text.startswith("\\boxed", start) else len("\\fbox"))
-    if i < len(text) and text[i] == " ":
-        match = re.match(r" +([^\s$]+)", text[i:])
-        return match.group(1) if match else None
-    if i >= len(text) or text[i] != "{":
-        return None
-    depth = 0
-    for j in range(i, len(text)):
-        if text[j] == "{":
-            depth += 1
-        elif text[j] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[i + 1 : j]
-    return None
+    spans = _boxed_spans(text)
+    return spans[-1] if spans else None
+
+
+def _last_sentence(text: str) -> str:
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+|\n+", text.strip()) if s.strip()]
+    return sentences[-1] if sentences else ""
 
 
 def extract_answer(text: str) -> str | None:
     r"""The final answer of a MATH solution: the last \boxed{} content, else what follows the last
-    "the answer is", else None."""
+    "the answer is", else what the last sentence states ("... the smallest is 2220."), else None."""
     boxed = last_boxed(text)
     if boxed is not None:
         return boxed.strip()
     matches = _ANSWER_IS.findall(text)
-    return matches[-1].strip() if matches else None
+    if matches:
+        return matches[-1].strip()
+    stated = _STATED.search(_last_sentence(text))
+    return stated.group(1).rstrip(".,;") if stated else None

@@ -1,7 +1,8 @@
 """Render OpenAI-style conversations with the model's own Jinja chat template.
 
-DeepSeek-V3's template ignores `tools=`, so the tool schemas are injected as one extra system
-message (the template joins all system messages into the system prompt). Messages are
+DeepSeek's templates ignore `tools=`, so the tool schemas are injected as one extra system
+message (the template joins all system messages into the system prompt), in the call format of
+the checkpoint's family (`call_style`, model_runtime/chat_formats.py). Messages are
 normalised first: text parts are joined, `tool_calls` arguments become JSON strings, empty
 `tool_calls` are dropped. See docs/CHAT_FORMAT.md for the exact format and the reasons.
 """
@@ -21,7 +22,7 @@ TOOLS_PROMPT_HEADER = (
     "You can call the following tools. Each line describes one tool as a JSON object with its "
     "name, description and parameters (a JSON Schema):\n"
 )
-TOOLS_PROMPT_FOOTER = (
+TOOLS_PROMPT_FOOTER_V3 = (
     "\n\nTo call tools, answer with this exact format, where NAME is the tool's name and the "
     "arguments are one JSON object that matches its parameters:\n"
     "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME\n"
@@ -32,6 +33,19 @@ TOOLS_PROMPT_FOOTER = (
     "separated by a newline, inside the same <｜tool▁calls▁begin｜>...<｜tool▁calls▁end｜>. "
     "The tool results come back in the next turn. When no tool is needed, answer directly."
 )
+# DeepSeek-V3.1's documented tool prompt (its model card), which V3.1 was trained to follow.
+TOOLS_PROMPT_V3_1_HEADER = "## Tools\nYou have access to the following tools:\n"
+TOOLS_PROMPT_V3_1_FOOTER = (
+    "IMPORTANT: ALWAYS adhere to this exact format for tool use:\n"
+    "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>tool_call_name<｜tool▁sep｜>tool_call_arguments<｜tool▁call▁end｜>"
+    "{{additional_tool_calls}}<｜tool▁calls▁end｜>\n\n"
+    "Where:\n\n"
+    "- `tool_call_name` must be an exact match to one of the available tools\n"
+    "- `tool_call_arguments` must be valid JSON that strictly follows the tool's Parameters Schema\n"
+    "- For multiple tool calls, chain them directly without separators or spaces\n"
+)
+# Template variables the renderer sets itself; `template_kwargs` cannot replace them.
+RESERVED_TEMPLATE_VARIABLES = frozenset({"messages", "add_generation_prompt", "bos_token", "eos_token", "tools"})
 
 # DeepSeek-V3's original template renders only the first tool-call round of a conversation
 # correctly: `ns.is_first` and `ns.is_output_first` are never reset and tool outputs are not
@@ -131,11 +145,11 @@ def normalize_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, 
     return normalized
 
 
-def tools_system_prompt(tools: Sequence[Mapping[str, Any]]) -> str:
-    """The system-prompt block that lists OpenAI-style `tools` and the call format."""
+def _tool_schemas(tools: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """{"name", "description" (when given), "parameters"} of each OpenAI-style tool."""
     if isinstance(tools, (str, bytes)) or not isinstance(tools, Sequence):
         raise ChatTemplateError("tools must be a list")
-    lines = []
+    schemas = []
     for index, tool in enumerate(tools):
         function = tool.get("function") if isinstance(tool, Mapping) else None
         if not (
@@ -150,10 +164,26 @@ def tools_system_prompt(tools: Sequence[Mapping[str, Any]]) -> str:
             schema["description"] = function["description"]
         schema["parameters"] = function.get("parameters") or {"type": "object", "properties": {}}
         try:
-            lines.append(json.dumps(schema, ensure_ascii=False))
+            json.dumps(schema)
         except (TypeError, ValueError) as exc:
             raise ChatTemplateError(f"tools[{index}]: schema is not JSON-serialisable: {exc}") from exc
-    return TOOLS_PROMPT_HEADER + "\n".join(lines) + TOOLS_PROMPT_FOOTER
+        schemas.append(schema)
+    return schemas
+
+
+def tools_system_prompt(tools: Sequence[Mapping[str, Any]], call_style: str = "v3") -> str:
+    """The system-prompt block that lists OpenAI-style `tools` and the call format of `call_style`:
+    "v3" (one JSON line per tool, V3's fenced calls) or "v3_1" (DeepSeek-V3.1's documented prompt)."""
+    schemas = _tool_schemas(tools)
+    if call_style == "v3_1":
+        sections = [
+            f"### {s['name']}\nDescription: {s.get('description', '')}\n\n"
+            f"Parameters: {json.dumps(s['parameters'], ensure_ascii=False)}\n"
+            for s in schemas
+        ]
+        return TOOLS_PROMPT_V3_1_HEADER + "\n" + "\n".join(sections) + "\n" + TOOLS_PROMPT_V3_1_FOOTER
+    lines = [json.dumps(schema, ensure_ascii=False) for schema in schemas]
+    return TOOLS_PROMPT_HEADER + "\n".join(lines) + TOOLS_PROMPT_FOOTER_V3
 
 
 def _raise_exception(message: str) -> None:
@@ -163,7 +193,7 @@ def _raise_exception(message: str) -> None:
 class ChatTemplate:
     """A compiled chat template (sandboxed Jinja, as `transformers` renders chat templates)."""
 
-    def __init__(self, source: str, bos_token: str, eos_token: str) -> None:
+    def __init__(self, source: str, bos_token: str, eos_token: str, call_style: str = "v3") -> None:
         environment = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
         environment.globals["raise_exception"] = _raise_exception
         environment.filters["tojson"] = lambda value, indent=None: json.dumps(value, ensure_ascii=False, indent=indent)
@@ -173,19 +203,27 @@ class ChatTemplate:
             raise ChatTemplateError(f"the chat template does not compile: {exc}") from exc
         self.bos_token = bos_token
         self.eos_token = eos_token
+        self.call_style = call_style
 
     def render(
         self,
         messages: Sequence[Mapping[str, Any]],
         tools: Sequence[Mapping[str, Any]] | None = None,
         add_generation_prompt: bool = True,
+        template_kwargs: Mapping[str, Any] | None = None,
     ) -> str:
-        """Prompt text for `messages`; `tools` become a trailing system message."""
+        """Prompt text for `messages`; `tools` become a trailing system message; `template_kwargs`
+        are extra template variables (OpenAI-server `chat_template_kwargs`, e.g. V3.1's `thinking`)."""
         conversation = normalize_messages(messages)
         if tools:
-            conversation.append({"role": "system", "content": tools_system_prompt(tools)})
+            conversation.append({"role": "system", "content": tools_system_prompt(tools, self.call_style)})
+        extra = dict(template_kwargs or {})
+        reserved = sorted(RESERVED_TEMPLATE_VARIABLES & extra.keys())
+        if reserved:
+            raise ChatTemplateError(f"chat_template_kwargs cannot set {', '.join(reserved)}")
         try:
             return self._template.render(
+                **extra,
                 messages=conversation,
                 add_generation_prompt=add_generation_prompt,
                 bos_token=self.bos_token,

@@ -9,7 +9,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-SUPPORTED_MODEL_TYPES = ("deepseek_v3", "deepseek_v2")
+# kimi_k2 (Moonshot's Kimi-K2) is the DeepSeek-V3 architecture under its own name.
+SUPPORTED_MODEL_TYPES = ("deepseek_v3", "deepseek_v2", "kimi_k2")
+SCALE_FORMATS = (None, "ue8m0")  # FP8 block scales: any float32, or powers of two (DeepSeek-V3.1)
 
 
 class ConfigError(ValueError):
@@ -73,6 +75,7 @@ class ModelConfig:
     initializer_range: float = 0.02
     # FP8 block quantisation of stored weights ([128, 128] for DeepSeek-V3); None for bf16/fp32.
     weight_block_size: tuple[int, int] | None = None
+    scale_fmt: str | None = None  # "ue8m0": the block scales are powers of two (DeepSeek-V3.1)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     # ---- derived -------------------------------------------------------------------------
@@ -97,6 +100,8 @@ class ModelConfig:
         problems = []
         if self.model_type not in SUPPORTED_MODEL_TYPES:
             problems.append(f"model_type {self.model_type!r} is not one of {SUPPORTED_MODEL_TYPES}")
+        if self.scale_fmt not in SCALE_FORMATS:
+            problems.append(f"quantization_config.scale_fmt {self.scale_fmt!r} is not supported (ue8m0 or none)")
         if self.qk_rope_head_dim % 2:
             problems.append("qk_rope_head_dim must be even")
         if self.hidden_act != "silu":
@@ -122,7 +127,7 @@ class ModelConfig:
     def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
         """Build from an HF config dict; unknown keys are kept in `raw` and otherwise ignored."""
         model_type = data.get("model_type", "deepseek_v3")
-        names = {f.name for f in fields(cls)} - {"rope_scaling", "raw", "weight_block_size"}
+        names = {f.name for f in fields(cls)} - {"rope_scaling", "raw", "weight_block_size", "scale_fmt"}
         kwargs: dict[str, Any] = {k: data[k] for k in names if k in data}
         if model_type == "deepseek_v2":
             # V2 defaults differ from V3: softmax gate, greedy top-k, no bias correction.
@@ -138,6 +143,7 @@ class ModelConfig:
             if quant.get("quant_method") != "fp8" or quant.get("fmt", "e4m3") != "e4m3":
                 raise ConfigError(f"unsupported quantization_config {quant}")
             kwargs["weight_block_size"] = tuple(quant.get("weight_block_size", (128, 128)))
+            kwargs["scale_fmt"] = quant.get("scale_fmt")
         if kwargs.get("n_group") is None:
             kwargs["n_group"] = 1
         if kwargs.get("topk_group") is None:
@@ -157,7 +163,8 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """HF-style config dict (what our trainer writes as config.json)."""
-        out = {k: v for k, v in asdict(self).items() if k not in ("raw", "weight_block_size", "rope_scaling")}
+        out = {k: v for k, v in asdict(self).items()
+               if k not in ("raw", "weight_block_size", "scale_fmt", "rope_scaling")}
         if self.rope_scaling is not None:
             out["rope_scaling"] = {"type": "yarn", **asdict(self.rope_scaling)}
         else:
@@ -169,7 +176,9 @@ class ModelConfig:
                 "activation_scheme": "dynamic",
                 "weight_block_size": list(self.weight_block_size),
             }
-        out["architectures"] = ["DeepseekV3ForCausalLM" if self.model_type == "deepseek_v3" else "DeepseekV2ForCausalLM"]
+            if self.scale_fmt:
+                out["quantization_config"]["scale_fmt"] = self.scale_fmt
+        out["architectures"] = ["DeepseekV2ForCausalLM" if self.model_type == "deepseek_v2" else "DeepseekV3ForCausalLM"]
         return out
 
 

@@ -55,9 +55,12 @@ class LLM:
                     )
         return [RequestOutput(r, ids_of[r], [done[r]]) for r in ids_of]
 
-    def chat(self, messages: list[dict], sampling_params: SamplingParams | None = None, tools: list[dict] | None = None) -> list[RequestOutput]:
-        """Render with the checkpoint's chat template (tools in the system prompt) and generate."""
-        ids = self.tokenizer.encode_chat(messages, tools=tools, add_generation_prompt=True)
+    def chat(self, messages: list[dict], sampling_params: SamplingParams | None = None, tools: list[dict] | None = None,
+             chat_template_kwargs: dict | None = None) -> list[RequestOutput]:
+        """Render with the checkpoint's chat template (tools in the system prompt; extra template
+        variables such as V3.1's `{"thinking": True}`) and generate."""
+        ids = self.tokenizer.encode_chat(messages, tools=tools, add_generation_prompt=True,
+                                         template_kwargs=chat_template_kwargs)
         return self.generate([ids], sampling_params)
 
     def stats(self) -> dict:

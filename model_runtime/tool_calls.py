@@ -1,21 +1,28 @@
-"""Parse DeepSeek-V3 tool-call output into OpenAI-style tool calls, whole or streamed.
+"""Parse DeepSeek tool-call output into OpenAI-style tool calls, whole or streamed.
 
-The model writes (markers are single tokens, decoded as their text):
+The model writes (markers are single tokens, decoded as their text) one of two call formats:
 
+    DeepSeek-V3 / V3-0324 / R1:
     [content]<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME
     ```json
     {ARGS}
     ```<｜tool▁call▁end｜>
     <｜tool▁call▁begin｜>...<｜tool▁call▁end｜><｜tool▁calls▁end｜>
 
+    DeepSeek-V3.1:
+    [content]<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>NAME<｜tool▁sep｜>{ARGS}<｜tool▁call▁end｜><｜tool▁call▁begin｜>...<｜tool▁calls▁end｜>
+
+Both are always accepted (a checkpoint's family need not be known to parse its output).
+
 Rules, shared by `parse_tool_calls` (whole text) and `ToolCallStreamParser` (chunks):
 - Text outside a `<｜tool▁calls▁begin｜>`...`<｜tool▁calls▁end｜>` section is content.
 - Inside a section, whitespace between calls is dropped. A section left open at the end of the
   text is accepted (generation stopped right after the last call).
-- A call is well-formed when its body is `function<｜tool▁sep｜>NAME` then a newline then the
-  arguments, optionally inside a ```json fence, and the arguments are one JSON object (no NaN or
-  Infinity); NAME matches `[A-Za-z0-9_-]{1,64}` and, when a list of tool names is given, is in
-  it. Its arguments are re-serialised compactly (`json.dumps`, non-ASCII kept).
+- A call body is read as V3 when it is `function<｜tool▁sep｜>NAME`, a newline, then the arguments
+  (optionally inside a ```json fence); otherwise as V3.1, `NAME<｜tool▁sep｜>ARGS`. The call is
+  well-formed when the arguments are one JSON object (no NaN or Infinity), NAME matches
+  `[A-Za-z0-9_-]{1,64}` and, when a list of tool names is given, is in it. Arguments are
+  re-serialised compactly (`json.dumps`, non-ASCII kept).
 - Anything else is returned verbatim as content, markers included: a malformed call (from its
   `<｜tool▁call▁begin｜>` to its `<｜tool▁call▁end｜>`), a call with no end marker (from its
   begin marker, with the whitespace before it, to the end of the text), and any other text
@@ -104,16 +111,17 @@ def parse_call_body(body: str, tool_names: Collection[str] | None = None) -> tup
         raise MalformedToolCall("a tool-call marker appears inside the call")
     if TOOL_SEP not in body:
         raise MalformedToolCall("no <｜tool▁sep｜> in the call")
-    call_type, rest = body.split(TOOL_SEP, 1)
-    if call_type.strip() != "function":
-        raise MalformedToolCall(f"call type must be 'function', got {call_type.strip()!r:.40}")
-    name, newline, arguments = rest.partition("\n")
-    name = name.strip()
+    head, rest = body.split(TOOL_SEP, 1)
+    v3_name, newline, v3_arguments = rest.partition("\n")
+    if head.strip() == "function" and newline and NAME_PATTERN.fullmatch(v3_name.strip()):
+        name, arguments = v3_name.strip(), v3_arguments  # V3: function<sep>NAME\n```json\n{...}\n```
+    else:
+        name, arguments = head.strip(), rest  # V3.1: NAME<sep>{...}
     if not NAME_PATTERN.fullmatch(name):
         raise MalformedToolCall(f"invalid tool name {name!r:.80}")
     if tool_names is not None and name not in tool_names:
         raise MalformedToolCall(f"unknown tool {name!r}")
-    if not newline:
+    if not arguments.strip():
         raise MalformedToolCall("no arguments after the tool name")
     fenced = FENCE_PATTERN.fullmatch(arguments.strip())
     arguments = fenced.group("json") if fenced else arguments

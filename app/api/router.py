@@ -5,7 +5,7 @@ Order matters only for overlapping paths; the catch-all UI page comes last.
 from fastapi import APIRouter
 
 from app.api.routes import (
-    accounts, agent_runs, conversations, documents, eval_runs, health, openai_proxy, qa,
+    accounts, agent_runs, conversations, documents, embeddings, eval_runs, health, openai_proxy, qa,
 )
 from app import web
 
@@ -17,6 +17,7 @@ ROUTERS: list[APIRouter] = [
     qa.router,
     agent_runs.router,
     eval_runs.router,
+    embeddings.router,  # answered here: before the /v1 catch-all proxy
     openai_proxy.router,
     web.router,
 ]

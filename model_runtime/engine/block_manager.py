@@ -29,6 +29,8 @@ class BlockManager:
         self.hash_of: list[int | None] = [None] * num_blocks
         self.block_of_hash: dict[int, int] = {}
         self.free: OrderedDict[int, None] = OrderedDict((i, None) for i in range(num_blocks))
+        self.queried_tokens = 0  # prompt tokens looked up in the prefix cache (per admission attempt)
+        self.hit_tokens = 0  # of those, tokens found in cached blocks
 
     @property
     def num_free(self) -> int:
@@ -66,6 +68,8 @@ class BlockManager:
             blocks.append(block)
             hashes.append(h)
             parent = h
+        self.queried_tokens += len(token_ids)
+        self.hit_tokens += len(blocks) * bs
         return blocks, hashes
 
     def acquire(self, blocks: list[int]) -> None:

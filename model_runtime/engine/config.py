@@ -22,6 +22,7 @@ class EngineConfig:
     enable_prefix_caching: bool = True
     seed: int = 0
     num_threads: int | None = None  # torch intra-op threads; None: leave as is
+    chat_format: str | None = None  # a bundled chat format (chat_formats.py); None: the checkpoint's template
 
     def __post_init__(self) -> None:
         problems = []

@@ -26,7 +26,7 @@ class LLMEngine:
         self.config = config
         self.model = load_model(config.model, dtype=config.torch_dtype)
         self.model_config = self.model.config
-        self.tokenizer = load_tokenizer(config.model)
+        self.tokenizer = load_tokenizer(config.model, config.chat_format)
         speculate = config.speculative_tokens > 0 and bool(self.model.mtp_layers)
         if config.speculative_tokens and not speculate:
             log.warning("checkpoint has no MTP layer: speculative decoding is off")
@@ -56,6 +56,8 @@ class LLMEngine:
         vocab = self.model_config.vocab_size
         if any(not 0 <= t < vocab for t in prompt_ids):
             raise ValueError(f"prompt token ids must be in [0, {vocab})")
+        if any(not 0 <= t < vocab for t in params.logit_bias or ()):
+            raise ValueError(f"logit_bias token ids must be in [0, {vocab})")
         if len(prompt_ids) >= self.max_model_len:
             raise ValueError(
                 f"the prompt has {len(prompt_ids)} tokens; this model's maximum context length is "
@@ -116,5 +118,7 @@ class LLMEngine:
             "num_waiting": len(self.scheduler.waiting),
             "spec_tokens_proposed": self.runner.spec_proposed,
             "spec_tokens_accepted": self.runner.spec_accepted,
+            "prefix_cache_queried_tokens": bm.queried_tokens,
+            "prefix_cache_hit_tokens": bm.hit_tokens,
             "max_model_len": self.max_model_len,
         }

@@ -6,6 +6,7 @@ import time
 
 import torch
 
+from model_runtime.engine.logits_processors import with_request_processors
 from model_runtime.engine.outputs import TokenLogprob
 from model_runtime.engine.sampling_params import SamplingParams
 from model_runtime.tokenizer import DeepSeekTokenizer
@@ -22,7 +23,6 @@ class Sequence:
         self.request_id = request_id
         self.prompt_ids = list(prompt_ids)
         self.output_ids: list[int] = []
-        self.params = params
         self.max_model_len = max_model_len
         self.status = Status.WAITING
         self.finish_reason: str | None = None
@@ -47,6 +47,7 @@ class Sequence:
         self._stop_ids = set(params.stop_token_ids)
         if not params.ignore_eos:
             self._stop_ids.add(tokenizer.eos_id)
+        self.params = with_request_processors(params, self.prompt_ids, self._stop_ids)
 
     @property
     def token_ids(self) -> list[int]:
@@ -86,11 +87,11 @@ class Sequence:
         self.output_ids.append(token_id)
         if logprob is not None:
             self.logprobs.append(logprob)
-        if token_id in self._stop_ids:
+        if token_id in self._stop_ids:  # before min_tokens only when nothing else was allowed (MinTokens)
             self.finish("stop")
             return
         self.text += self._detok.add(token_id)
-        for stop in self.params.stop:
+        for stop in self.params.stop if len(self.output_ids) >= self.params.min_tokens else ():
             at = self.text.find(stop, max(0, self._emitted - len(stop)))
             if at != -1:
                 self.text = self.text[:at]

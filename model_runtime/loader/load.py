@@ -74,7 +74,10 @@ def load_model(
             scale_name = name + SCALE_SUFFIX
             if scale_name not in scale_names:
                 raise CheckpointError(f"{name} is float8 but {scale_name} is missing")
-            tensor = dequantize_block_fp8(tensor, reader.get(scale_name), block)
+            try:
+                tensor = dequantize_block_fp8(tensor, reader.get(scale_name), block, scale_fmt=config.scale_fmt)
+            except ValueError as exc:
+                raise CheckpointError(f"{name}: {exc}") from exc
         target = expected[name]
         if tuple(tensor.shape) != tuple(target.shape):
             raise CheckpointError(f"{name}: checkpoint shape {tuple(tensor.shape)} != model shape {tuple(target.shape)}")

@@ -1,7 +1,8 @@
 """Writing a checkpoint in the HF layout our loader, transformers and vLLM read.
 
 Optionally FP8: 2-D projection weights become float8_e4m3fn plus a float32 `weight_scale_inv`
-per 128x128 block, as in DeepSeek-V3's release; everything else stays in `dtype`.
+per 128x128 block, as in DeepSeek-V3's release (power-of-two scales when the config's
+`scale_fmt` is "ue8m0", as in V3.1's); everything else stays in `dtype`.
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def save_checkpoint(
     for name, tensor in model.state_dict().items():
         tensor = tensor.detach().cpu()
         if fp8 and _is_fp8_target(name, tensor):
-            tensors[name], tensors[name + "_scale_inv"] = quantize_block_fp8(tensor, block)
+            tensors[name], tensors[name + "_scale_inv"] = quantize_block_fp8(tensor, block, config.scale_fmt)
         elif name.endswith("e_score_correction_bias"):
             tensors[name] = tensor.float().contiguous()
         else:

@@ -48,11 +48,13 @@ DEFAULT_MAX_BODY_BYTES = 4 << 20  # a 128K-token prompt is well under 1 MB of JS
 
 
 def create_app(engine: Engine, model_name: str, model_root: str | None = None,
-               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
+               reasoning_parser: str = "deepseek_r1", max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
     """An app serving `engine` under the name `model_name` (what clients pass as `model`);
+    `reasoning_parser` "deepseek_r1" splits thinking into `reasoning_content`, "none" does not;
     request bodies over `max_body_bytes` are a 413 before they are parsed."""
     ctx = ServerContext(engine=engine, model_name=model_name, model_root=model_root or model_name,
-                        metrics=ServerMetrics(engine.stats), grammars=GrammarBackend(engine.tokenizer))
+                        metrics=ServerMetrics(engine.stats), grammars=GrammarBackend(engine.tokenizer),
+                        reasoning_parser=reasoning_parser)
     app = FastAPI(title="model_runtime OpenAI-compatible server")
     app.state.context = ctx
     install_error_handlers(app)

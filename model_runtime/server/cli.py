@@ -6,6 +6,8 @@ import logging
 import re
 import sys
 
+from model_runtime.chat_formats import CHAT_FORMATS
+
 SIZE_SUFFIXES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
@@ -34,6 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-body-bytes", type=byte_size, default="4M",
                         help="largest request body accepted; larger ones are a 413 before parsing (default 4M)")
     parser.add_argument("--num-threads", type=int, help="torch intra-op threads")
+    parser.add_argument("--chat-format", choices=sorted(CHAT_FORMATS),
+                        help="use this family's bundled chat template (default: the checkpoint's, format detected)")
+    parser.add_argument("--reasoning-parser", default="deepseek_r1", choices=["deepseek_r1", "none"],
+                        help="deepseek_r1: <think>...</think> becomes reasoning_content; none: it stays in content")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
 
@@ -47,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     options = {"max_model_len": args.max_model_len, "kv_cache_memory_bytes": args.kv_cache_memory,
-               "max_num_seqs": args.max_num_seqs, "num_threads": args.num_threads}
+               "max_num_seqs": args.max_num_seqs, "num_threads": args.num_threads, "chat_format": args.chat_format}
     try:
         config = EngineConfig(model=args.model, dtype=args.dtype, speculative_tokens=args.speculative_tokens,
                               seed=args.seed, **{k: v for k, v in options.items() if v is not None})
@@ -56,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: cannot load the model: {exc}", file=sys.stderr)
         return 2
     try:
-        app = create_app(engine, args.served_model_name or args.model, args.model, args.max_body_bytes)
+        app = create_app(engine, args.served_model_name or args.model, args.model, args.reasoning_parser,
+                         args.max_body_bytes)
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     finally:
         engine.shutdown()

@@ -1,7 +1,7 @@
-"""POST /v1/completions: one prompt (text, or token ids used as given), whole or streamed.
+"""POST /v1/completions: one prompt (text, or token ids used as given), `n` choices, whole or streamed.
 
 A text prompt is tokenised with BOS first, as `LLM.generate` does. `echo`, `suffix`,
-`best_of` > 1 and several prompts in one request are refused with a 400.
+`best_of` other than `n`, and several prompts in one request are refused with a 400.
 """
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from model_runtime.engine.outputs import StepOutput
 from model_runtime.server.chat import CLIENT_CLOSED_REQUEST
 from model_runtime.server.context import ServerContext, completion_logprobs, sse
 from model_runtime.server.errors import bad_request, error_body
-from model_runtime.server.generation import collect_or_cancel, start_generation
+from model_runtime.server.generation import collect_or_cancel, merge, start_choices
 from model_runtime.server.protocol import CompletionRequest, Usage, new_id, now
-from model_runtime.server.sampling import build_sampling_params, check_unsupported, max_new_tokens
+from model_runtime.server.sampling import build_sampling_params, choice_seed, max_new_tokens
 
 log = logging.getLogger(__name__)
 
@@ -43,20 +43,20 @@ def _prompt_ids(ctx: ServerContext, prompt: Any) -> list[int]:
 
 async def create_completion(ctx: ServerContext, body: CompletionRequest, request: Request) -> Response:
     ctx.check_model(body.model)
-    check_unsupported(body)
     if body.echo:
         raise bad_request("echo is not supported", "echo")
     if body.suffix:
         raise bad_request("suffix is not supported", "suffix")
-    if body.best_of not in (None, 1):
-        raise bad_request("best_of > 1 is not supported", "best_of")
+    if body.best_of not in (None, body.n):
+        raise bad_request("best_of other than n is not supported", "best_of")
     prompt_ids = _prompt_ids(ctx, body.prompt)
     max_tokens = max_new_tokens(body.max_tokens, len(prompt_ids), ctx.engine.max_model_len)
     if body.max_tokens is None:
         max_tokens = min(max_tokens, DEFAULT_MAX_TOKENS)
-    params = build_sampling_params(body, max_tokens=max_tokens, logprobs=body.logprobs, logits_processors=[])
+    params = [build_sampling_params(body, max_tokens=max_tokens, logprobs=body.logprobs, logits_processors=[],
+                                    seed=choice_seed(body.seed, i)) for i in range(body.n)]
     request_id = new_id("cmpl")
-    outputs = await start_generation(ctx.engine, ctx.metrics, prompt_ids, params, request_id)
+    outputs = await start_choices(ctx.engine, ctx.metrics, prompt_ids, params, request_id)
     header = {"id": request_id, "object": "text_completion", "created": now(), "model": ctx.model_name}
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
@@ -65,36 +65,35 @@ async def create_completion(ctx: ServerContext, body: CompletionRequest, request
     collected = await collect_or_cancel(outputs, request)
     if collected is None:
         return Response(status_code=CLIENT_CLOSED_REQUEST)
-    return JSONResponse({
-        **header,
-        "choices": [{
-            "index": 0,
-            "text": collected.text,
-            "logprobs": completion_logprobs(ctx, collected.logprobs) if body.logprobs is not None else None,
-            "finish_reason": collected.finish_reason,
-        }],
-        "usage": Usage.of(collected.prompt_tokens, collected.completion_tokens).model_dump(),
-    })
+    choices = [{
+        "index": index,
+        "text": choice.text,
+        "logprobs": completion_logprobs(ctx, choice.logprobs) if body.logprobs is not None else None,
+        "finish_reason": choice.finish_reason,
+    } for index, choice in enumerate(collected)]
+    usage = Usage.of(collected[0].prompt_tokens, sum(c.completion_tokens for c in collected))
+    return JSONResponse({**header, "choices": choices, "usage": usage.model_dump()})
 
 
-async def _stream(ctx: ServerContext, outputs: AsyncIterator[StepOutput], header: dict, include_usage: bool,
+async def _stream(ctx: ServerContext, outputs: list[AsyncIterator[StepOutput]], header: dict, include_usage: bool,
                   logprobs: bool) -> AsyncIterator[str]:
-    usage = Usage.of(0, 0)
-    offset = 0
-    async with contextlib.aclosing(outputs):
+    prompt_tokens, completion_tokens = 0, [0] * len(outputs)
+    offsets = [0] * len(outputs)
+    async with contextlib.aclosing(merge(outputs)) as merged:
         try:
-            async for output in outputs:
-                lp = completion_logprobs(ctx, output.logprobs, offset) if logprobs and output.logprobs else None
-                offset += len(output.text_delta)
-                usage = Usage.of(output.num_prompt_tokens, output.num_output_tokens)
+            async for index, output in merged:
+                lp = (completion_logprobs(ctx, output.logprobs, offsets[index])
+                      if logprobs and output.logprobs else None)
+                offsets[index] += len(output.text_delta)
+                prompt_tokens, completion_tokens[index] = output.num_prompt_tokens, output.num_output_tokens
                 if output.text_delta or lp or output.finished:
                     yield sse({**header, "choices": [{
-                        "index": 0, "text": output.text_delta, "logprobs": lp,
+                        "index": index, "text": output.text_delta, "logprobs": lp,
                         "finish_reason": output.finish_reason if output.finished else None,
                     }]})
         except Exception as exc:  # the engine failed mid-stream: tell the client in-band
             log.exception("generation failed during a stream")
             yield sse(error_body(500, f"generation failed: {exc}"))
     if include_usage:
-        yield sse({**header, "choices": [], "usage": usage.model_dump()})
+        yield sse({**header, "choices": [], "usage": Usage.of(prompt_tokens, sum(completion_tokens)).model_dump()})
     yield sse("[DONE]")

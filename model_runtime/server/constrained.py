@@ -12,8 +12,9 @@ Choices (see docs/SERVER.md):
 - `json_object` is any JSON object (additional properties allowed); `json_schema` uses
   xgrammar's strict mode: properties not in the schema are not generated (the output still
   validates against the schema).
-- Forced tool calls (`tool_choice` "required" or a named function) use DeepSeek-V3's tool-call
-  format as an xgrammar structural tag: the whole section from `<｜tool▁calls▁begin｜>` to
+- Forced tool calls (`tool_choice` "required" or a named function) use the checkpoint's tool-call
+  format (V3's fenced calls separated by a newline, or V3.1's `NAME<｜tool▁sep｜>{...}` chained) as
+  an xgrammar structural tag: the whole section from `<｜tool▁calls▁begin｜>` to
   `<｜tool▁calls▁end｜>`, each call's arguments held to the tool's parameter schema, with at most
   one whitespace character between JSON elements. (xgrammar's `excludes`, which could keep
   tool-call markers out of argument strings, would drop `maxLength`, so it is not used.)
@@ -136,24 +137,27 @@ class GrammarBackend:
         return self._compile_schema(_check_schema(schema, "response_format.json_schema.schema"), strict=True,
                                     where="response_format.json_schema.schema")
 
-    def tool_calls(self, tools: Sequence[tuple[str, dict[str, Any] | None]], parallel: bool) -> xgr.CompiledGrammar:
-        """A DeepSeek-V3 tool-call section with at least one call of one of `tools` (name, parameters).
-
-        With `parallel`, several calls may follow one another (separated by a newline).
-        """
+    def tool_calls(self, tools: Sequence[tuple[str, dict[str, Any] | None]], parallel: bool,
+                   call_style: str = "v3") -> xgr.CompiledGrammar:
+        """A DeepSeek tool-call section with at least one call of one of `tools` (name, parameters),
+        in `call_style` "v3" or "v3_1". With `parallel`, several calls may follow one another
+        (V3: separated by a newline; V3.1: chained directly)."""
         if not tools:
             raise GrammarError("tool_choice needs at least one tool")
         tags = []
         for name, parameters in tools:
             schema = _check_schema(parameters, f"the parameters of tool {name!r}") if parameters else EMPTY_PARAMETERS
+            v3 = call_style == "v3"
             tags.append(TagFormat(
-                begin=f"{CALL_BEGIN}function{TOOL_SEP}{name}\n```json\n",
+                begin=f"{CALL_BEGIN}function{TOOL_SEP}{name}\n```json\n" if v3 else f"{CALL_BEGIN}{name}{TOOL_SEP}",
                 content=JSONSchemaFormat(json_schema=schema, max_whitespace_cnt=1),
-                end=f"\n```{CALL_END}",
+                end=f"\n```{CALL_END}" if v3 else CALL_END,
             ))
+        separator = "\n" if call_style == "v3" else ""
         section = TagFormat(
             begin=CALLS_BEGIN,
-            content=TagsWithSeparatorFormat(tags=tags, separator="\n", at_least_one=True, stop_after_first=not parallel),
+            content=TagsWithSeparatorFormat(tags=tags, separator=separator, at_least_one=True,
+                                            stop_after_first=not parallel),
             end=CALLS_END,
         )
         try:

@@ -33,6 +33,7 @@ class ServerContext:
     model_root: str
     metrics: ServerMetrics
     grammars: GrammarBackend
+    reasoning_parser: str = "deepseek_r1"  # or "none": thinking stays in `content`
     created: int = field(default_factory=now)
 
     @property

@@ -1,10 +1,15 @@
-"""One engine request as the handlers see it: outputs with metrics, errors as API errors, and
+"""Engine requests as the handlers see them: outputs with metrics, errors as API errors, and
 cancellation when the client goes away.
 
 `start_generation` primes the engine's iterator so that a request the engine refuses (a
 ValueError: prompt too long, bad parameters) becomes a 400 before any response is sent.
 Closing the returned iterator (or cancelling the task that iterates it) closes the engine's
 iterator, which aborts the request and frees its KV blocks.
+
+A request with `n` choices is `n` engine requests on the same prompt (`start_choices`): the first
+is started alone and primed, so its prompt is in the prefix cache (every full block) when the
+others are admitted and they prefill only the rest. `merge` interleaves their outputs for a
+stream; `collect_or_cancel` waits for all of them.
 """
 from __future__ import annotations
 
@@ -89,6 +94,51 @@ async def start_generation(engine, metrics: ServerMetrics, prompt_ids: list[int]
     return _with_metrics(first, outputs, _Timing(metrics, arrival))
 
 
+async def start_choices(engine, metrics: ServerMetrics, prompt_ids: list[int], params: list[SamplingParams],
+                        request_id: str) -> list[AsyncIterator[StepOutput]]:
+    """One primed iterator per choice (engine request ids `{request_id}-{i}`); all or none start."""
+    first = await start_generation(engine, metrics, prompt_ids, params[0], f"{request_id}-0")
+    rest = await asyncio.gather(*(start_generation(engine, metrics, prompt_ids, p, f"{request_id}-{i}")
+                                  for i, p in enumerate(params[1:], 1)), return_exceptions=True)
+    started = [first, *(r for r in rest if not isinstance(r, BaseException))]
+    failed = [r for r in rest if isinstance(r, BaseException)]
+    if failed:
+        for outputs in started:
+            await outputs.aclose()
+        raise failed[0]
+    return started
+
+
+async def merge(outputs: list[AsyncIterator[StepOutput]]) -> AsyncIterator[tuple[int, StepOutput]]:
+    """(choice index, output) of several requests as they arrive; leaving early aborts them all."""
+    queue: asyncio.Queue = asyncio.Queue()
+
+    async def pump(index: int, stream: AsyncIterator[StepOutput]) -> None:
+        try:
+            async with contextlib.aclosing(stream):
+                async for output in stream:
+                    await queue.put((index, output))
+            await queue.put((index, None))
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            await queue.put((index, exc))
+
+    tasks = [asyncio.create_task(pump(i, stream)) for i, stream in enumerate(outputs)]
+    remaining = len(tasks)
+    try:
+        while remaining:
+            index, item = await queue.get()
+            if item is None:
+                remaining -= 1
+            elif isinstance(item, Exception):
+                raise item
+            else:
+                yield index, item
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def _collect(outputs: AsyncIterator[StepOutput]) -> Collected:
     result = Collected()
     async with contextlib.aclosing(outputs):
@@ -103,9 +153,18 @@ async def _collect(outputs: AsyncIterator[StepOutput]) -> Collected:
     return result
 
 
-async def collect_or_cancel(outputs: AsyncIterator[StepOutput], request: Request) -> Collected | None:
-    """Run a request to the end; None (request aborted) when the client disconnects first."""
-    task = asyncio.create_task(_collect(outputs))
+async def _collect_all(outputs: list[AsyncIterator[StepOutput]]) -> list[Collected]:
+    tasks = [asyncio.create_task(_collect(stream)) for stream in outputs]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+async def collect_or_cancel(outputs: list[AsyncIterator[StepOutput]], request: Request) -> list[Collected] | None:
+    """Run every choice to the end; None (all aborted) when the client disconnects first."""
+    task = asyncio.create_task(_collect_all(outputs))
     try:
         while True:
             done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_SECONDS)

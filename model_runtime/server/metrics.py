@@ -28,6 +28,8 @@ ENGINE_GAUGES = {
 ENGINE_COUNTERS = {
     "spec_tokens_proposed": ("spec_decode_draft_tokens", "MTP draft tokens proposed"),
     "spec_tokens_accepted": ("spec_decode_accepted_tokens", "MTP draft tokens accepted"),
+    "prefix_cache_queried_tokens": ("prefix_cache_queries", "prompt tokens looked up in the prefix cache"),
+    "prefix_cache_hit_tokens": ("prefix_cache_hits", "prompt tokens found in the prefix cache"),
 }
 
 

@@ -1,11 +1,11 @@
 """Request and response bodies of the OpenAI-compatible API (the subset this server speaks).
 
 Requests are validated here (types and ranges); a field the server accepts but cannot honour
-(for example a nonzero `presence_penalty`) is rejected later with a 400 by `sampling.py`.
-Unknown fields are ignored, as vLLM does, so newer clients keep working. Before any field is
-read, the whole body is checked for what JSON allows but the server cannot handle: a lone UTF-16
-surrogate (`"\ud800"`, which the tokenizer cannot encode) and nesting deeper than
-MAX_JSON_DEPTH (a 200-deep tool schema broke serialisation). Both are 400s.
+(`echo`, `suffix`, `best_of` > n, several prompts) is rejected later with a 400. Unknown fields
+are ignored, as OpenAI and vLLM do, so newer clients keep working. Before any field is read, the
+whole body is checked for what JSON allows but the server cannot handle: a lone UTF-16 surrogate
+(`"\ud800"`, which the tokenizer cannot encode) and nesting deeper than MAX_JSON_DEPTH (a
+200-deep tool schema broke serialisation). Both are 400s.
 """
 from __future__ import annotations
 
@@ -96,11 +96,14 @@ class _SamplingFields(_Request):
     n: int = Field(default=1, ge=1, le=128)
     presence_penalty: float = Field(default=0.0, ge=-2, le=2)
     frequency_penalty: float = Field(default=0.0, ge=-2, le=2)
-    logit_bias: dict[str, float] | None = None
+    logit_bias: dict[str, float] | None = None  # token id (as a string) -> bias in [-100, 100]
     stream: bool = False
     stream_options: StreamOptions | None = None
     user: str | None = None
     ignore_eos: bool = False  # extension (vLLM)
+    repetition_penalty: float = Field(default=1.0, gt=0, le=2)  # extension (vLLM)
+    min_tokens: int = Field(default=0, ge=0)  # extension (vLLM)
+    stop_token_ids: list[int] | None = None  # extension (vLLM)
 
 
 class ChatCompletionRequest(_SamplingFields):
@@ -112,6 +115,7 @@ class ChatCompletionRequest(_SamplingFields):
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool = True
     response_format: ResponseFormat | None = None
+    chat_template_kwargs: dict[str, Any] | None = None  # extension (vLLM), e.g. {"thinking": true} for V3.1
 
 
 class CompletionRequest(_SamplingFields):

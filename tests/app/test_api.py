@@ -195,3 +195,27 @@ def test_openai_client_through_the_v1_proxy(app_server):
         raise AssertionError("a wrong key must be rejected")
     except openai.AuthenticationError as exc:
         assert exc.status_code == 401
+
+
+def test_embeddings_serve_the_retrieval_model(app_server):
+    """/v1/embeddings answers in the app (before the proxy) with the retrieval index's own model."""
+    import numpy as np
+
+    from tests.support.embedding import EMBEDDING_CACHE_DIR
+    from tools.retrieval.embeddings import MiniLMEmbeddingFunction
+
+    client = openai.OpenAI(base_url=f"{app_server.url}/v1", api_key=new_user(app_server, "emb"), max_retries=0)
+    texts = ["The invoice is due in March.", "Payment terms: 30 days."]
+    response = client.embeddings.create(model="all-MiniLM-L6-v2", input=texts)  # the client asks for base64
+    floats = client.embeddings.create(model="all-MiniLM-L6-v2", input=texts, encoding_format="float")
+    local = MiniLMEmbeddingFunction(EMBEDDING_CACHE_DIR)(texts)
+    for served, plain, expected in zip(response.data, floats.data, local, strict=True):
+        assert len(served.embedding) == 384 and np.allclose(served.embedding, expected, atol=1e-5)
+        assert np.allclose(plain.embedding, served.embedding, atol=1e-6)
+    assert [d.index for d in response.data] == [0, 1] and response.usage.prompt_tokens > 10
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.embeddings.create(model="text-embedding-3-small", input="x")
+    assert missing.value.body["code"] == "model_not_found"
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.embeddings.create(model="all-MiniLM-L6-v2", input=[[1, 2, 3]])
+    assert "token-id inputs are not supported" in bad.value.body["message"]

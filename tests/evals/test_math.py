@@ -44,3 +44,39 @@ def test_wrong_answers_score_0():
     result = grade_completions("math500", wrong)
     assert result["metrics"]["accuracy"] == 0.0
     assert result["samples"][0]["extracted"] is None
+
+
+def _grade(reply: str, reference: str) -> bool:
+    from evals.datasets import MathProblem
+    from evals.math_grader import grade_math
+
+    return grade_math(MathProblem("p", "", "", reference, "Algebra", 1), reply).correct
+
+
+def test_the_issues_extraction_cases():
+    # no box: the last sentence states the answer
+    assert _grade("We try every multiple of 10 in turn. Thus the smallest is 2220.", "2220")
+    assert not _grade("We try every multiple of 10 in turn. Thus the smallest is 2210.", "2220")
+    # several boxed values answering a several-part question
+    assert _grade(r"(a) $\boxed{12}$ and (b) $\boxed{\frac{1}{4}}$", r"12, \frac{1}{4}")
+    assert not _grade(r"(a) $\boxed{12}$ and (b) $\boxed{\frac{1}{5}}$", r"12, \frac{1}{4}")
+    # a decimal rounding of an exact fraction is not equal; an exact decimal is
+    assert not _grade(r"$\boxed{0.142857}$", r"\frac{1}{7}") and _grade(r"$\boxed{0.25}$", r"\frac{1}{4}")
+    # a choice letter with its text
+    assert _grade(r"The surface is a plane, $\boxed{\text{(C) Plane}}$.", r"\text{(C)}")
+    assert not _grade(r"$\boxed{\text{(E) Cone}}$", r"\text{(C)}")
+
+
+def test_grader_against_math_verify_on_the_labelled_tricky_pairs():
+    """The labelled set behind docs/EVALS.md's agreement figure, verdict by verdict: the grader
+    misses two pairs (as math-verify does); the two part on five, where the grader follows the label."""
+    from evals.grader_agreement import compare, load_pairs
+
+    pairs = load_pairs()
+    assert len(pairs) == 60 and {"fraction", "interval", "set", "matrix", "units", "percent", "choice", "text",
+                                 "extraction"} <= {p["category"] for p in pairs}
+    verdicts = compare(pairs)
+    assert [v.id for v in verdicts if v.grader != v.label] == ["interval-49", "fraction-52"]
+    parted = [v for v in verdicts if v.grader != v.math_verify]
+    assert [v.id for v in parted] == ["fraction-3", "fraction-4", "units-21", "choice-29", "extraction-45"]
+    assert all(v.grader == v.label for v in parted)

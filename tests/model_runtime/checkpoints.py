@@ -60,18 +60,24 @@ def randomize_(model: torch.nn.Module, seed: int) -> None:
                 p.copy_(0.05 * torch.randn(p.shape, generator=gen))
 
 
-def write_hf_checkpoint(path: Path, config: dict, seed: int = 0):
-    """Random weights through transformers' DeepseekV3ForCausalLM.save_pretrained; returns the HF model."""
-    from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
+def write_hf_checkpoint(path: Path, config: dict, seed: int = 0, prepare=None):
+    """Random weights through transformers' DeepseekV3ForCausalLM (DeepseekV2ForCausalLM for
+    model_type deepseek_v2) and save_pretrained; returns the HF model. `prepare(model)`, when
+    given, may change the weights before they are saved."""
+    from transformers import DeepseekV2Config, DeepseekV2ForCausalLM, DeepseekV3Config, DeepseekV3ForCausalLM
 
-    hf_config = DeepseekV3Config(**{k: v for k, v in config.items() if k != "model_type"})
+    v2 = config.get("model_type") == "deepseek_v2"
+    config_class, model_class = (DeepseekV2Config, DeepseekV2ForCausalLM) if v2 else (DeepseekV3Config, DeepseekV3ForCausalLM)
+    hf_config = config_class(**{k: v for k, v in config.items() if k != "model_type"})
     hf_config._attn_implementation = "eager"
     torch.manual_seed(seed)
-    model = DeepseekV3ForCausalLM(hf_config).eval()
+    model = model_class(hf_config).eval()
     randomize_(model, seed)
+    if prepare is not None:
+        prepare(model)
     model.save_pretrained(path, safe_serialization=True)
-    # Keep our config fields (e.g. num_nextn_predict_layers) beside what transformers wrote.
+    # Keep our config fields (e.g. num_nextn_predict_layers, a family's model_type) beside what transformers wrote.
     written = json.loads((path / "config.json").read_text())
-    written.update({k: v for k, v in config.items() if k not in written})
+    written.update({k: v for k, v in config.items() if k not in written or k == "model_type"})
     (path / "config.json").write_text(json.dumps(written, indent=2))
     return model

@@ -1,4 +1,4 @@
-"""DeepSeek tool-call parsing, whole and streamed, on well-formed and malformed output."""
+"""DeepSeek tool-call parsing (V3 and V3.1 formats), whole and streamed, on well-formed and malformed output."""
 import json
 import random
 
@@ -25,6 +25,11 @@ def call_text(name, arguments, fence="json"):
     return head + body + CALL_END
 
 
+def v31_call(name, arguments):
+    """DeepSeek-V3.1's format: NAME<sep>ARGS, no type, no fence."""
+    return f"{CALL_BEGIN}{name}{TOOL_SEP}{arguments}{CALL_END}"
+
+
 def ids(index):
     return f"call_{index}"
 
@@ -32,6 +37,8 @@ def ids(index):
 WEATHER = call_text("get_weather", '{"city": "Paris", "unit": "C"}')
 SEARCH = call_text("web_search", '{"query": "東京 weather 🌧", "k": 3}')
 BAD_JSON = call_text("get_weather", '{"city": "Paris"')
+V31_WEATHER = v31_call("get_weather", '{"city": "Paris", "unit": "C"}')
+V31_SEARCH = v31_call("web_search", '{"query": "東京 weather 🌧", "k": 3}')
 
 # (model output, expected content, expected [(name, arguments)])
 CASES = [
@@ -84,6 +91,29 @@ CASES = [
         [("get_weather", '{"city": "Paris", "unit": "C"}'), ("web_search", '{"query": "東京 weather 🌧", "k": 3}')],
     ),
     ("", "", []),
+    # DeepSeek-V3.1: NAME<sep>{json}, calls chained without separators
+    (CALLS_BEGIN + V31_WEATHER + CALLS_END, "", [("get_weather", '{"city": "Paris", "unit": "C"}')]),
+    (
+        "Let me check. " + CALLS_BEGIN + V31_WEATHER + V31_SEARCH + CALLS_END,
+        "Let me check. ",
+        [("get_weather", '{"city": "Paris", "unit": "C"}'), ("web_search", '{"query": "東京 weather 🌧", "k": 3}')],
+    ),
+    (CALLS_BEGIN + V31_WEATHER, "", [("get_weather", '{"city": "Paris", "unit": "C"}')]),  # no section end
+    (CALLS_BEGIN + v31_call(" f ", ' {"a": [1, 2]} ') + CALLS_END + " done", " done", [("f", '{"a": [1, 2]}')]),
+    (CALLS_BEGIN + v31_call("function", '{"a": 1}') + CALLS_END, "", [("function", '{"a": 1}')]),  # a tool named so
+    # V3.1 malformed: bad JSON, no arguments, bad name, a non-object; the good call still parses
+    (
+        CALLS_BEGIN + v31_call("get_weather", '{"city": ') + V31_SEARCH + CALLS_END,
+        v31_call("get_weather", '{"city": '),
+        [("web_search", '{"query": "東京 weather 🌧", "k": 3}')],
+    ),
+    (CALLS_BEGIN + v31_call("f", "") + CALLS_END, v31_call("f", ""), []),
+    (CALLS_BEGIN + v31_call("bad name!", "{}") + CALLS_END, v31_call("bad name!", "{}"), []),
+    (CALLS_BEGIN + v31_call("f", '"x"') + CALLS_END, v31_call("f", '"x"'), []),
+    ("Hi" + CALLS_BEGIN + V31_WEATHER + V31_SEARCH[:-4], "Hi" + V31_SEARCH[:-4], [("get_weather", '{"city": "Paris", "unit": "C"}')]),
+    # V3 and V3.1 calls in one section
+    (CALLS_BEGIN + WEATHER + V31_SEARCH + CALLS_END, "",
+     [("get_weather", '{"city": "Paris", "unit": "C"}'), ("web_search", '{"query": "東京 weather 🌧", "k": 3}')]),
 ]
 
 
@@ -203,17 +233,19 @@ def test_fuzzed_output_never_raises_and_streams_like_whole_text():
         assert stream(text, random_chunks(text, rng), {"get_weather"}) == whole, text
 
 
-def test_detokenized_token_stream_parses_like_whole_text():
-    """Model output as the engine sees it: token ids, detokenised one by one, fed to the parser."""
+@pytest.mark.parametrize("calls", [WEATHER + "\n" + SEARCH, V31_WEATHER + V31_SEARCH], ids=["v3", "v3.1"])
+def test_detokenized_token_stream_parses_like_whole_text_in_both_formats(calls):
+    """Token by token and character by character, V3 and V3.1 output give the non-streamed result."""
     tokenizer = load_tokenizer()
-    text = "Checking 🌦 now." + CALLS_BEGIN + WEATHER + "\n" + SEARCH + CALLS_END
-    token_ids = tokenizer.encode(text)
-    assert token_ids.count(tokenizer.special_ids["tool_call_begin"]) == 2
+    text = "Checking 🌦 now." + CALLS_BEGIN + calls + CALLS_END
     detokenizer = tokenizer.detokenizer()
-    pieces = [detokenizer.add(token_id) for token_id in token_ids]
-    assert stream(text, pieces) == parse_tool_calls(text, call_id=ids)
-    content, calls = stream(text, pieces)
-    assert content == "Checking 🌦 now." and [c.name for c in calls] == ["get_weather", "web_search"]
+    pieces = [detokenizer.add(token_id) for token_id in tokenizer.encode(text)]
+    assert "".join(pieces) == text
+    whole = parse_tool_calls(text, call_id=ids)
+    assert whole[0] == "Checking 🌦 now." and [(c.name, json.loads(c.arguments)) for c in whole[1]] == [
+        ("get_weather", {"city": "Paris", "unit": "C"}), ("web_search", {"query": "東京 weather 🌧", "k": 3})]
+    assert stream(text, pieces) == whole
+    assert stream(text, list(text)) == whole
 
 
 def test_feed_after_finish_is_a_usage_error():

@@ -108,6 +108,10 @@ class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
                 vectors[i] = vector
         return vectors
 
+    def count_tokens(self, texts: list[str]) -> int:
+        """Word pieces the model reads of `texts` (after truncation), for usage reports."""
+        return sum(sum(e.attention_mask) for e in self._loaded().tokenizer.encode_batch(list(texts)))
+
     def embed_query(self, input: Documents) -> Embeddings:
         """Queries are embedded like documents (a symmetric model), on the one-thread session."""
         runtime = self._loaded()

@@ -123,6 +123,11 @@ class DocumentIndex:
         self._bm25: BM25Index | None = None
         self._lock = threading.Lock()
 
+    @property
+    def embedder(self) -> MiniLMEmbeddingFunction:
+        """The embedding model of this index (the app serves it at /v1/embeddings)."""
+        return self._embedder
+
     # ----- writing -----
 
     def prepare(self, filename: str, data: bytes) -> PreparedDocument:

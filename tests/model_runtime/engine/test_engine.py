@@ -133,3 +133,24 @@ def test_abort_frees_blocks_at_once(tiny_checkpoint):
 
 def test_deepseek_v3_latent_cache_is_70272_bytes_per_token():
     assert PagedLatentCache.bytes_per_token(ModelConfig(), 61, torch.bfloat16) == 70_272
+
+
+def test_logit_bias_min_tokens_and_penalties_through_the_engine(tiny_checkpoint, reference):
+    """Speculation on: requests with request processors decode without drafts and honour them."""
+    path, _ = tiny_checkpoint
+    llm = LLM(str(path), dtype="float32", speculative_tokens=1, block_size=4)
+    prompt = PROMPTS[1]
+    forced = llm.generate([prompt], SamplingParams(temperature=0, max_tokens=6, ignore_eos=True,
+                                                   logit_bias={77: 100.0}))[0].outputs[0].token_ids
+    assert forced == [77] * 6
+    first = reference[1][0]  # greedy's first token, made a stop token: the output ends at once
+    stopped = llm.generate([prompt], SamplingParams(temperature=0, max_tokens=8, stop_token_ids=[first]))
+    assert stopped[0].outputs[0].token_ids == [first]
+    at_least = llm.generate([prompt], SamplingParams(temperature=0, max_tokens=8, stop_token_ids=[first],
+                                                     min_tokens=4, ignore_eos=True))[0].outputs[0].token_ids
+    assert len(at_least) >= 4 and first not in at_least[:3]
+    repeated = llm.generate([prompt], SamplingParams(temperature=0, max_tokens=16, ignore_eos=True,
+                                                     frequency_penalty=2.0, presence_penalty=2.0))
+    ids = repeated[0].outputs[0].token_ids
+    assert len(set(ids)) > len(set(reference[1]))  # greedy repeats one token here; penalised, it cannot
+    assert llm.stats()["kv_blocks_used"] == 0

@@ -35,3 +35,47 @@ def test_top_p_and_top_k_filter():
     assert (probabilities(logits, SamplingParams(top_k=2))[2:] == 0).all()
     probs = probabilities(logits, SamplingParams(top_p=0.5))
     assert probs[0] == 1.0 and probs[1:].sum() == 0
+
+
+def test_penalties_and_logit_bias_follow_openai_and_vllm():
+    from model_runtime.engine.logits_processors import RequestPenalties
+
+    logits = torch.tensor([1.0, 2.0, -1.0, 0.5, 4.0, 0.0])
+    params = SamplingParams(presence_penalty=0.5, frequency_penalty=0.25, repetition_penalty=2.0,
+                            logit_bias={5: -100.0, 0: 3.0})
+    out = RequestPenalties(params, prompt_ids=[4])(generated=[2, 2, 3], logits=logits)
+    # repetition over prompt + output (/2 if positive, *2 if negative), then presence + frequency x count, then bias
+    expected = torch.tensor([1.0 + 3.0, 2.0, -2.0 - 0.5 - 0.5, 0.25 - 0.5 - 0.25, 2.0, -100.0])
+    assert torch.allclose(out, expected), out
+    assert torch.equal(logits, torch.tensor([1.0, 2.0, -1.0, 0.5, 4.0, 0.0]))  # input untouched
+
+
+def test_min_tokens_masks_stop_ids_but_never_everything():
+    from model_runtime.engine.logits_processors import MinTokens
+
+    processor = MinTokens(3, stop_ids={1, 4})
+    logits = torch.zeros(6)
+    masked = processor([7, 8], logits)
+    assert masked[1] == masked[4] == float("-inf") and torch.isfinite(masked[[0, 2, 3, 5]]).all()
+    assert torch.equal(processor([7, 8, 9], logits), logits)
+    only_eos = torch.full((6,), float("-inf"))
+    only_eos[1] = 0.0
+    assert torch.equal(processor([], only_eos), only_eos)  # a grammar that allows only EOS wins
+
+
+def test_request_processors_are_added_only_when_asked():
+    from model_runtime.engine.logits_processors import with_request_processors
+
+    plain = SamplingParams()
+    assert with_request_processors(plain, [1, 2], {1}) is plain
+    biased = with_request_processors(SamplingParams(logit_bias={3: 1.0}, min_tokens=2), [1], {1})
+    assert len(biased.logits_processors) == 2
+
+
+def test_bad_penalty_values_are_refused():
+    import pytest
+
+    for kwargs in ({"presence_penalty": 3}, {"repetition_penalty": 0}, {"logit_bias": {1: 101}},
+                   {"min_tokens": 5, "max_tokens": 4}):
+        with pytest.raises(ValueError):
+            SamplingParams(**kwargs)

@@ -208,8 +208,14 @@ def test_completions_text_and_token_prompts(client, tokenizer):
 
 @pytest.mark.parametrize("kwargs, fragment", [
     ({"temperature": 5}, "temperature"),
-    ({"n": 2}, "n > 1"),
-    ({"presence_penalty": 1.0}, "presence_penalty"),
+    ({"n": 0}, "n"),
+    ({"presence_penalty": 2.5}, "presence_penalty"),
+    ({"logit_bias": {"abc": 1}}, "logit_bias keys must be token ids"),
+    ({"logit_bias": {"5": 150}}, "logit_bias values"),
+    ({"logit_bias": {"999999999": 1}}, "logit_bias token ids"),
+    ({"extra_body": {"min_tokens": 9}}, "min_tokens"),
+    ({"extra_body": {"repetition_penalty": 0}}, "repetition_penalty"),
+    ({"extra_body": {"chat_template_kwargs": {"messages": []}}}, "chat_template_kwargs"),
     ({"max_tokens": 0}, "max_tokens"),
     ({"max_tokens": MAX_MODEL_LEN}, "maximum context length"),
     ({"messages": [{"role": "wizard", "content": "hi"}]}, "role"),
@@ -355,7 +361,7 @@ def test_metrics_cover_requests_tokens_latency_and_drafts(server, client):
     client.chat.completions.create(model=MODEL_NAME, messages=MESSAGES, max_tokens=8, temperature=0,
                                    extra_body={"ignore_eos": True})
     with pytest.raises(openai.BadRequestError):
-        client.chat.completions.create(model=MODEL_NAME, messages=MESSAGES, n=3)
+        client.chat.completions.create(model=MODEL_NAME, messages=MESSAGES, temperature=3)
     values = metrics(server)
     assert values["model_runtime_http_requests_total{endpoint=/v1/chat/completions,status=200}"] >= 1
     assert values["model_runtime_http_requests_total{endpoint=/v1/chat/completions,status=400}"] >= 1
