@@ -1,7 +1,9 @@
 """OpenAI-API chat client for agents: our runtime, vLLM or a hosted API.
 
 Streams every reply (tokens go to ``on_token`` as they arrive) and assembles the assistant
-message, tool calls included, as a plain OpenAI message dict. Connection errors, timeouts,
+message, tool calls included, as a plain OpenAI message dict. ``on_token`` may raise to end the
+reply early (a Stop button, a cancelled run): the HTTP stream is closed, so the server stops
+generating, and the exception propagates. Connection errors, timeouts,
 429 and 5xx are retried by the ``openai`` client with exponential backoff (``max_retries``);
 each attempt is bounded by ``timeout_s``.
 """
@@ -40,17 +42,20 @@ class ChatModel:
                                      timeout=config.timeout_s, max_retries=config.max_retries)
 
     def chat(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None,
-             on_token: Callable[[str], None] | None = None) -> dict[str, Any]:
-        """One assistant turn: ``{"role": "assistant", "content": str | None, "tool_calls": [...]}``."""
+             on_token: Callable[[str], None] | None = None, max_tokens: int | None = None) -> dict[str, Any]:
+        """One assistant turn: ``{"role": "assistant", "content": str | None, "tool_calls": [...]}``.
+
+        ``max_tokens`` overrides the configured answer length for this turn.
+        """
         request: dict[str, Any] = {"model": self.config.model, "messages": messages, "stream": True,
                                    "temperature": self.config.temperature}
-        if self.config.max_tokens:
-            request["max_tokens"] = self.config.max_tokens
+        if max_tokens or self.config.max_tokens:
+            request["max_tokens"] = max_tokens or self.config.max_tokens
         if tools:
             request["tools"] = tools
         try:
-            stream = self._client.chat.completions.create(**request)
-            return _assemble(stream, on_token)
+            with self._client.chat.completions.create(**request) as stream:
+                return _assemble(stream, on_token)
         except openai.APIStatusError as exc:
             raise ModelError(f"model endpoint returned HTTP {exc.status_code}: {_message(exc)}") from exc
         except openai.APITimeoutError as exc:
@@ -58,6 +63,19 @@ class ChatModel:
                              f"({self.config.max_retries} retries)") from exc
         except openai.APIConnectionError as exc:
             raise ModelError(f"cannot reach the model endpoint {self.config.base_url}: {exc}") from exc
+
+    def max_model_len(self) -> int | None:
+        """The served model's context window as its server reports it in ``GET /models``
+        (``max_model_len``: vLLM and our runtime do), or None when it says nothing or cannot be asked."""
+        try:
+            models = self._client.with_options(max_retries=0, timeout=10.0).models.list()
+        except openai.OpenAIError:
+            return None
+        for card in models.data:
+            value = (card.model_extra or {}).get("max_model_len")
+            if card.id == self.config.model and isinstance(value, int) and value > 0:
+                return value
+        return None
 
 
 def _message(exc: openai.APIStatusError) -> str:
