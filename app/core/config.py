@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     vllm_chat_template: str | None = "examples/tool_chat_template_deepseekv3.jinja"  # in vLLM's image/repo
     vllm_port: int = Field(8001, ge=1, le=65535)
 
+    # Document QA budget (agents/docqa/window.py). The window defaults to the max_model_len the
+    # model's server reports (/v1/models), else VLLM_MAX_MODEL_LEN for vllm, else 8192.
+    qa_context_window: int | None = Field(None, ge=64)  # override the served model's window
+    qa_answer_tokens: int | None = Field(None, ge=1)  # answer reserve; default window/8 in [256, 4096]
+    # tokenizer.json the served model counts with; default: MODEL_PATH's (native), else DeepSeek-V3's
+    qa_tokenizer: Path | None = None
+
     # Limits.
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1)  # multipart uploads
     max_body_bytes: int = Field(1024 * 1024, ge=1)  # every other request body

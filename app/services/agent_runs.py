@@ -15,10 +15,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from agents.coding import AgentConfig, CodingAgent
 from agents.coding.checkpoint import open_checkpointer
-from agents.model_client import ChatModel, ModelConfig
+from agents.model_client import ModelConfig
 from app.backends.base import ModelBackend
 from app.core.config import Settings
 from app.db.models import AgentRun, AgentStep, utcnow
+from app.services.cancellation import CancellableChatModel, Cancellations, RunCancelled
 from tools.calculator import calculator_tool
 from tools.registry import ToolError, ToolRegistry
 from tools.sandbox import Sandbox
@@ -26,7 +27,7 @@ from tools.workspace import Workspace
 from tools.workspace_tools import workspace_tools
 
 log = logging.getLogger("app.agent_runs")
-TERMINAL = {"done", "budget_exhausted", "failed"}
+TERMINAL = {"done", "budget_exhausted", "failed", "cancelled"}
 
 
 class SeedError(ValueError):
@@ -48,6 +49,7 @@ class AgentRunner:
         self.sandbox = Sandbox()
         url = settings.database_url or ""
         self.checkpoints = url if url.startswith("postgresql") else str(settings.var_dir / "agent-checkpoints.sqlite")
+        self.cancellations = Cancellations()
 
     def seed(self, root: Path, files: dict[str, str]) -> None:
         """Create the workspace and put `files` in it through the workspace's confined writer
@@ -66,21 +68,31 @@ class AgentRunner:
     def decide(self, run_id: str, approved: bool) -> None:
         threading.Thread(target=self._drive, args=(run_id, None, approved), daemon=True, name=f"agent {run_id}").start()
 
+    def cancel(self, run_id: str) -> None:
+        """Ask a running run to stop; it ends `cancelled` at its next model token or turn."""
+        self.cancellations.cancel(run_id)
+
     def _drive(self, run_id: str, task: str | None, approved: bool | None) -> None:
         with self.sessions() as db:
             run = db.get(AgentRun, run_id)
             run.status, run.pending_interrupt = "running", None
             db.commit()
             try:
+                self.cancellations.check(run_id)
                 workspace = Workspace(Path(run.workspace), self.sandbox)
                 registry = ToolRegistry().register(*workspace_tools(workspace), calculator_tool(self.sandbox))
-                model = ChatModel(ModelConfig(base_url=self.backend.base_url, model=run.model,
-                                              api_key=self.backend.api_key or "not-needed"))
+                model = CancellableChatModel(ModelConfig(base_url=self.backend.base_url, model=run.model,
+                                                         api_key=self.backend.api_key or "not-needed"),
+                                             self.cancellations.flag(run_id))
                 with open_checkpointer(self.checkpoints) as checkpointer:
                     agent = CodingAgent(model, registry, checkpointer, AgentConfig(max_steps=run.max_steps))
                     for event in agent.run(run_id, task=task, approved=approved):
                         if event.kind != "token":
                             self._record(db, run, event)
+                self.cancellations.check(run_id)
+            except RunCancelled:
+                run.status, run.pending_interrupt, run.finished_at = "cancelled", None, utcnow()
+                db.commit()
             except Exception as exc:  # noqa: BLE001 - any failure ends the run with its message
                 log.exception("agent run failed", extra={"run_id": run_id})
                 run.status, run.error, run.finished_at = "failed", f"{exc.__class__.__name__}: {exc}", utcnow()

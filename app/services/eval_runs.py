@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.backends.base import ModelBackend
 from app.core.config import Settings
 from app.db.models import EvalResult, EvalRun, utcnow
+from app.services.cancellation import Cancellations, RunCancelled
 from evals.execution import ExecConfig
 from evals.generation import EndpointConfig
 from evals.harness import RunConfig, run_benchmark
@@ -26,9 +27,14 @@ class EvalRunner:
         self.settings = settings
         self.sessions = sessions
         self.backend = backend
+        self.cancellations = Cancellations()
 
     def start(self, run_id: str) -> None:
         threading.Thread(target=self._run, args=(run_id,), daemon=True, name=f"eval {run_id}").start()
+
+    def cancel(self, run_id: str) -> None:
+        """Ask a run to stop; it ends `cancelled` when its next sample is graded."""
+        self.cancellations.cancel(run_id)
 
     def _run(self, run_id: str) -> None:
         with self.sessions() as db:
@@ -39,8 +45,10 @@ class EvalRunner:
             def progress(done: int, total: int) -> None:
                 run.n_done, run.n_total = done, total
                 db.commit()
+                self.cancellations.check(run_id)
 
             try:
+                self.cancellations.check(run_id)
                 endpoint = EndpointConfig(base_url=self.backend.base_url, model=run.model,
                                           api_key=self.backend.api_key or "EMPTY",
                                           concurrency=run.params.get("concurrency", 4))
@@ -57,6 +65,9 @@ class EvalRunner:
                 run.n_done = summary["n_samples"]
                 run.status = "done" if summary["complete"] else "failed"
                 run.error = None if summary["complete"] else "; ".join(summary["generation_errors"]) or "incomplete"
+            except RunCancelled:
+                db.rollback()
+                run.status = "cancelled"
             except Exception as exc:  # noqa: BLE001 - the run records why it failed
                 log.exception("eval run failed", extra={"run_id": run_id})
                 db.rollback()

@@ -8,16 +8,20 @@ Entry points:
 from tools.retrieval.config import RetrievalConfig
 from tools.retrieval.context import AssembledContext, Passage, assemble_context
 from tools.retrieval.errors import DocumentError
-from tools.retrieval.index import DocumentIndex, IngestResult, PreparedDocument, SearchHit
+from tools.retrieval.index import (
+    DocumentIndex, IngestProgress, IngestResult, PreparedDocument, ProgressCallback, SearchHit,
+)
 from tools.retrieval.tokens import TokenCounter
 
 __all__ = [
     "AssembledContext",
     "DocumentError",
     "DocumentIndex",
+    "IngestProgress",
     "IngestResult",
     "PreparedDocument",
     "Passage",
+    "ProgressCallback",
     "RetrievalConfig",
     "SearchHit",
     "TokenCounter",

@@ -1,8 +1,11 @@
-"""Coding-agent runs: start one on a workspace, follow its steps (SSE), approve or deny a
-paused dangerous tool call. Each user sees only their own runs and workspaces."""
+"""Coding-agent runs: start one on a workspace, follow its steps (SSE), see what a paused
+dangerous tool call would change (`GET .../approval`: diffs), approve or deny it, cancel a run.
+Each user sees only their own runs and workspaces."""
 import asyncio
 import json
+import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -11,10 +14,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from app.api.deps import AppSettings, CurrentUser, DbSession, get_owned
-from app.db.models import AgentRun, AgentStep
+from app.db.models import AgentRun, AgentStep, utcnow
 from app.services.agent_runs import TERMINAL, SeedError, workspace_dir
+from app.services.approval_preview import preview_calls
 
 router = APIRouter(prefix="/api/agent-runs", tags=["agent runs"])
+CANCEL_WAIT_S = 10.0
 
 
 class NewAgentRun(BaseModel):
@@ -119,6 +124,32 @@ async def stream_steps(run_id: str, request: Request, user: CurrentUser, after: 
             await asyncio.sleep(0.2)
 
     return StreamingResponse(events(), media_type="text/event-stream")
+
+
+@router.get("/{run_id}/approval")
+def pending_approval(run_id: str, user: CurrentUser, db: DbSession) -> dict[str, Any]:
+    """The calls a paused run waits on, each with the diff (or command) it would apply; 409 if not paused."""
+    run = get_owned(db, AgentRun, run_id, user)
+    if run.status != "awaiting_approval" or not run.pending_interrupt:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"run {run_id} is {run.status}, not awaiting approval")
+    return {"calls": preview_calls(Path(run.workspace), run.pending_interrupt["calls"])}
+
+
+@router.post("/{run_id}/cancel")
+def cancel_run(run_id: str, request: Request, user: CurrentUser, db: DbSession) -> AgentRunOut:
+    """Stop a run: a paused or queued one at once, a running one at its next model token (waited for
+    up to CANCEL_WAIT_S). A finished run is returned as it is."""
+    run = get_owned(db, AgentRun, run_id, user)
+    if run.status not in TERMINAL:
+        request.app.state.agent_runner.cancel(run.id)
+        if run.status in ("queued", "awaiting_approval"):
+            run.status, run.pending_interrupt, run.finished_at = "cancelled", None, utcnow()
+            db.commit()
+        deadline = time.monotonic() + CANCEL_WAIT_S
+        while run.status not in TERMINAL and time.monotonic() < deadline:
+            time.sleep(0.1)
+            db.refresh(run)
+    return _out(run, _name(run))
 
 
 @router.post("/{run_id}/approval", status_code=status.HTTP_202_ACCEPTED)

@@ -1,4 +1,6 @@
-"""Benchmark runs: start, progress, per-sample results, and a comparison of runs."""
+"""Benchmark runs: start, progress (`n_total` known from the start), per-sample results, a
+comparison of runs, and cancel."""
+import time
 from datetime import datetime
 from typing import Any, Literal
 
@@ -7,9 +9,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from app.api.deps import CurrentUser, DbSession, get_owned
-from app.db.models import EvalResult, EvalRun
+from app.db.models import EvalResult, EvalRun, utcnow
+from evals.datasets import load_problems
 
 router = APIRouter(prefix="/api/eval-runs", tags=["eval runs"])
+TERMINAL = {"done", "failed", "cancelled"}
+CANCEL_WAIT_S = 10.0
 
 
 class NewEvalRun(BaseModel):
@@ -48,8 +53,9 @@ def _out(r: EvalRun) -> EvalRunOut:
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED)
 def start_run(body: NewEvalRun, request: Request, user: CurrentUser, db: DbSession) -> EvalRunOut:
+    n_problems = len(load_problems(body.benchmark)[: body.limit])
     run = EvalRun(owner_id=user.id, benchmark=body.benchmark, model=request.app.state.backend.model_name,
-                  params=body.model_dump(exclude={"benchmark"}))
+                  params=body.model_dump(exclude={"benchmark"}), n_total=n_problems * body.samples)
     db.add(run)
     db.commit()
     request.app.state.eval_runner.start(run.id)
@@ -79,6 +85,23 @@ def compare(user: CurrentUser, db: DbSession, ids: list[str] = Query(min_length=
 @router.get("/{run_id}")
 def get_run(run_id: str, user: CurrentUser, db: DbSession) -> EvalRunOut:
     return _out(get_owned(db, EvalRun, run_id, user))
+
+
+@router.post("/{run_id}/cancel")
+def cancel_run(run_id: str, request: Request, user: CurrentUser, db: DbSession) -> EvalRunOut:
+    """Stop a run: a queued one at once, a running one when its next sample is graded (waited for
+    up to CANCEL_WAIT_S). A finished run is returned as it is."""
+    run = get_owned(db, EvalRun, run_id, user)
+    if run.status not in TERMINAL:
+        request.app.state.eval_runner.cancel(run.id)
+        if run.status == "queued":
+            run.status, run.finished_at = "cancelled", utcnow()
+            db.commit()
+        deadline = time.monotonic() + CANCEL_WAIT_S
+        while run.status not in TERMINAL and time.monotonic() < deadline:
+            time.sleep(0.1)
+            db.refresh(run)
+    return _out(run)
 
 
 @router.get("/{run_id}/results")
