@@ -142,15 +142,15 @@ def test_upload_progress_streamed_markdown_answer_and_citation(app: AppServer, p
     sign_in(page, app, new_user(app, "reader"))
     open_panel(page, width)
     page.evaluate(WATCH, ["#documents li .progress-text", "textContent"])
-    page.evaluate(DROP_FILE, ["report.pdf", base64.b64encode(long_pdf(n_pages=12, fact_page=9)).decode()])
+    page.evaluate(DROP_FILE, ["report.pdf", base64.b64encode(long_pdf()).decode()])
     report = page.locator("#documents li", has_text="report.pdf")
-    expect(report.locator(".progress-text")).to_contain_text("/ 12 pages", timeout=60_000)
+    expect(report.locator(".progress-text")).to_contain_text("/ 40 pages", timeout=60_000)
     shot("ingesting")
     expect(report.locator(".status")).to_have_text("ready", timeout=180_000)
     seen = [s for s in dict.fromkeys(page.evaluate("window.seen")) if s]
-    assert any(s.endswith("chunks") and not s.startswith("12 / 12") for s in seen), seen  # progress before ready
+    assert any(s.endswith("chunks") and not s.startswith("40 / 40") for s in seen), seen  # progress before ready
     expect(report.locator("input[type=checkbox]")).to_be_checked()
-    expect(report.locator(".doc-meta")).to_contain_text("12 pages")
+    expect(report.locator(".doc-meta")).to_contain_text("40 pages")
     upload(page, width, "lease.pdf", LEASE)
     report.locator("input[type=checkbox]").uncheck()
     expect(page.locator("#mode")).to_have_text("Answering from 1 selected document, with citations")
