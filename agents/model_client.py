@@ -5,6 +5,8 @@ message, tool calls included, as a plain OpenAI message dict. The connection, it
 errors, and the rule "the answer, not the thinking" come from the shared client module
 (tools/openai_client.py): streamed `reasoning_content` is never read, and the final content
 loses a leading `<think>...</think>`.
+``on_token`` may raise to end the reply early (a Stop button, a cancelled run): the HTTP stream
+is closed, so the server stops generating, and the exception propagates.
 """
 from __future__ import annotations
 
@@ -35,19 +37,35 @@ class ChatModel:
         self._client = config.client()
 
     def chat(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None,
-             on_token: Callable[[str], None] | None = None) -> dict[str, Any]:
-        """One assistant turn: ``{"role": "assistant", "content": str | None, "tool_calls": [...]}``."""
+             on_token: Callable[[str], None] | None = None, max_tokens: int | None = None) -> dict[str, Any]:
+        """One assistant turn: ``{"role": "assistant", "content": str | None, "tool_calls": [...]}``.
+
+        ``max_tokens`` overrides the configured answer length for this turn.
+        """
         request: dict[str, Any] = {"model": self.config.model, "messages": messages, "stream": True,
                                    "temperature": self.config.temperature}
-        if self.config.max_tokens:
-            request["max_tokens"] = self.config.max_tokens
+        if max_tokens or self.config.max_tokens:
+            request["max_tokens"] = max_tokens or self.config.max_tokens
         if tools:
             request["tools"] = tools
         try:
-            stream = self._client.chat.completions.create(**request)
-            return _assemble(stream, on_token)
+            with self._client.chat.completions.create(**request) as stream:
+                return _assemble(stream, on_token)
         except openai.OpenAIError as exc:
             raise model_error(exc, self.config) from exc
+
+    def max_model_len(self) -> int | None:
+        """The served model's context window as its server reports it in ``GET /models``
+        (``max_model_len``: vLLM and our runtime do), or None when it says nothing or cannot be asked."""
+        try:
+            models = self._client.with_options(max_retries=0, timeout=10.0).models.list()
+        except openai.OpenAIError:
+            return None
+        for card in models.data:
+            value = (card.model_extra or {}).get("max_model_len")
+            if card.id == self.config.model and isinstance(value, int) and value > 0:
+                return value
+        return None
 
 
 def _assemble(stream: Any, on_token: Callable[[str], None] | None) -> dict[str, Any]:

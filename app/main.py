@@ -4,6 +4,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -91,7 +92,9 @@ async def _lifespan(app: FastAPI):
 def create_app(settings: Settings) -> FastAPI:
     """Build the app; migrations, the admin key and the model backend start with its lifespan."""
     configure_logging(settings.log_level)
-    app = FastAPI(title="DeepSeek-V3 platform", version="0.1.0", lifespan=_lifespan)
+    # /docs and /redoc with Swagger UI's and ReDoc's files served from the fastapi-offline package
+    # (under /static-offline-docs), not from a CDN: the platform works without internet.
+    app = FastAPIOffline(title="DeepSeek-V3 platform", version="0.1.0", lifespan=_lifespan)
     app.state.settings = settings
     app.state.engine = make_engine(settings)
     app.state.sessionmaker = make_sessionmaker(app.state.engine)

@@ -1,4 +1,4 @@
-"""The doc-QA system prompt."""
+"""The system prompts: answering from passages, and plain chat when no document is given."""
 
 SYSTEM_PROMPT = """You answer questions about the user's documents using only the passages below.
 Each passage starts with its label in square brackets, such as [report.pdf, p. 3] or [guide.md, § Setup].
@@ -8,6 +8,9 @@ If the passages do not contain the answer, say that the documents do not say.
 PASSAGES
 
 {context}"""
+
+CHAT_PROMPT = """You are a helpful assistant running on the user's own machine.
+Answer clearly and concisely; use Markdown, with fenced code blocks for code."""
 
 
 def system_prompt(context: str) -> str:

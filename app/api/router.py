@@ -5,7 +5,7 @@ Order matters only for overlapping paths; the catch-all UI page comes last.
 from fastapi import APIRouter
 
 from app.api.routes import (
-    accounts, agent_runs, conversations, documents, embeddings, eval_runs, health, openai_proxy, qa,
+    accounts, agent_runs, conversations, documents, embeddings, eval_runs, health, model, openai_proxy, qa,
 )
 from app import web
 
@@ -15,6 +15,7 @@ ROUTERS: list[APIRouter] = [
     conversations.router,
     documents.router,
     qa.router,
+    model.router,
     agent_runs.router,
     eval_runs.router,
     embeddings.router,  # answered here: before the /v1 catch-all proxy

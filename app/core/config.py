@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     job_lease_s: float = Field(30.0, gt=0)  # a job whose process died is resumed after this
     job_heartbeat_s: float = Field(2.0, gt=0)  # lease renewal; cancels in other processes take effect within this
     job_max_attempts: int = Field(3, ge=1)
+    # Document QA budget (agents/docqa/window.py). The window defaults to the max_model_len the
+    # model's server reports (/v1/models), else VLLM_MAX_MODEL_LEN for vllm, else 8192.
+    qa_context_window: int | None = Field(None, ge=64)  # override the served model's window
+    qa_answer_tokens: int | None = Field(None, ge=1)  # answer reserve; default window/8 in [256, 4096]
+    # tokenizer.json the served model counts with; default: MODEL_PATH's (native), else DeepSeek-V3's
+    qa_tokenizer: Path | None = None
 
     # Limits.
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1)  # multipart uploads

@@ -10,8 +10,10 @@ short session each. A dangerous tool call pauses the run (`awaiting_approval`, n
 another user's files.
 """
 import logging
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -40,6 +42,25 @@ class AgentRunError(ValueError):
     def __init__(self, message: str, conflict: bool = True) -> None:
         super().__init__(message)
         self.conflict = conflict
+
+
+class StoppableChatModel(ChatModel):
+    """A ChatModel that checks the job before a turn and at every token: a cancel (or a stopping
+    app) raises JobStopped there, which closes the model's stream, so the server stops generating."""
+
+    def __init__(self, config: ModelConfig, ctx: JobContext) -> None:
+        super().__init__(config)
+        self._ctx = ctx
+
+    def chat(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None,
+             on_token: Callable[[str], None] | None = None, max_tokens: int | None = None) -> dict[str, Any]:
+        def checked(text: str) -> None:
+            self._ctx.check()
+            if on_token is not None:
+                on_token(text)
+
+        self._ctx.check()
+        return super().chat(messages, tools, checked, max_tokens)
 
 
 def workspace_dir(settings: Settings, owner_id: str, name: str) -> Path:
@@ -86,12 +107,8 @@ class AgentRuns:
         return run
 
     def cancel(self, db: Session, jobs: JobRunner, run: AgentRun) -> AgentRun:
-        if run.status in TERMINAL:
-            raise AgentRunError(f"run {run.id} is {run.status} already")
-        if not jobs.cancel(KIND, run.id):  # paused for approval: no job runs it
-            self.finish(run.id, JobStatus.cancelled, None)
-        db.refresh(run)
-        return run
+        """A queued or paused run ends at once, a running one at its next model token."""
+        return jobs.cancel_and_wait(db, KIND, run, TERMINAL)
 
     def _seed(self, root: Path, files: dict[str, str]) -> None:
         """Create the workspace and put `files` in it through the workspace's confined writer
@@ -116,8 +133,8 @@ class AgentRuns:
             workspace_path, model_name, max_steps = Path(run.workspace), run.model, run.max_steps
         workspace = Workspace(workspace_path, self.sandbox)
         registry = ToolRegistry().register(*workspace_tools(workspace), calculator_tool(self.sandbox))
-        model = ChatModel(ModelConfig(base_url=self.backend.base_url, model=model_name,
-                                      api_key=self.backend.api_key or "not-needed"))
+        model = StoppableChatModel(ModelConfig(base_url=self.backend.base_url, model=model_name,
+                                               api_key=self.backend.api_key or "not-needed"), ctx)
         with open_checkpointer(self.checkpoints) as checkpointer:
             agent = CodingAgent(model, registry, checkpointer, AgentConfig(max_steps=max_steps))
             events = agent.run(ctx.subject_id, task=ctx.payload.get("task"), approved=ctx.payload.get("approved"),

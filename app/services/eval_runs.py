@@ -32,10 +32,6 @@ KIND = "eval_run"
 TERMINAL = {"done", "failed", "cancelled"}
 
 
-class EvalRunError(ValueError):
-    """A run cannot be cancelled (it already ended)."""
-
-
 class EvalRuns:
     """The eval-run service: create and cancel runs; the `eval_run` job handler."""
 
@@ -61,11 +57,8 @@ class EvalRuns:
         return run
 
     def cancel(self, db: Session, jobs: JobRunner, run: EvalRun) -> EvalRun:
-        if run.status in TERMINAL:
-            raise EvalRunError(f"eval run {run.id} is {run.status} already")
-        jobs.cancel(KIND, run.id)
-        db.refresh(run)
-        return run
+        """Samples in flight are abandoned; those graded so far are kept."""
+        return jobs.cancel_and_wait(db, KIND, run, TERMINAL)
 
     # -- the job ---------------------------------------------------------------------------
     def run(self, ctx: JobContext) -> None:

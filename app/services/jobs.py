@@ -160,6 +160,20 @@ class JobRunner:
                 self._active[job.id][0].stop_for("cancelled")
         return bool(jobs)
 
+    def cancel_and_wait(self, db: Session, kind: str, row: Any, terminal: set[str], wait_s: float = 10.0) -> Any:
+        """`cancel` the job of `row` (an ORM row with `id` and `status`) and wait up to `wait_s`
+        for the row to reach a terminal status; the row, refreshed."""
+        if row.status in terminal:
+            return row
+        if not self.cancel(kind, row.id):
+            self.handlers[kind].finish(row.id, JobStatus.cancelled, None)  # no job runs it (e.g. paused)
+        deadline = time.monotonic() + wait_s
+        db.refresh(row)
+        while row.status not in terminal and time.monotonic() < deadline:
+            time.sleep(0.1)
+            db.refresh(row)
+        return row
+
     # -- the loop --------------------------------------------------------------------------
     def _loop(self) -> None:
         last_beat = 0.0

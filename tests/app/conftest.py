@@ -78,8 +78,10 @@ class AppServer:
 LIMITS = {"MAX_UPLOAD_BYTES": "200000", "MAX_BODY_BYTES": "20000", "RATE_LIMIT_PER_MINUTE": "40"}
 
 
-def start_app(tmp: Path, database_url: str, extra_env: dict[str, str], wait_model: bool = True) -> AppServer:
-    """Start `python -m app` and wait until /health answers (and the model is ready if asked)."""
+def start_app(tmp: Path, database_url: str, extra_env: dict[str, str | None], wait_model: bool = True,
+              timeout_s: float = 90.0) -> AppServer:
+    """Start `python -m app` and wait until /health answers (and the model is ready if asked).
+    A None in `extra_env` removes that setting (the app's default applies)."""
     port = free_port()
     admin_key = "test-admin-" + secrets.token_hex(16)
     settings_env = {
@@ -96,12 +98,13 @@ def start_app(tmp: Path, database_url: str, extra_env: dict[str, str], wait_mode
         **LIMITS,
         **extra_env,
     }
+    settings_env = {k: v for k, v in settings_env.items() if v is not None}
     env = {**os.environ, **settings_env}
     log_path = tmp / "app.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = AppServer(f"http://127.0.0.1:{port}", admin_key, database_url, proc, log_path, settings_env)
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"app exited with {proc.returncode}:\n{server.log()}")
@@ -113,7 +116,7 @@ def start_app(tmp: Path, database_url: str, extra_env: dict[str, str], wait_mode
             pass
         time.sleep(0.3)
     stop_app(server)
-    raise AssertionError(f"app not ready within 90 s:\n{server.log()}")
+    raise AssertionError(f"app not ready within {timeout_s:g} s:\n{server.log()}")
 
 
 def stop_app(server: AppServer) -> None:

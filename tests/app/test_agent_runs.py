@@ -1,11 +1,12 @@
 """Agent runs through the app: a real app process, the real coding agent, a scripted model server."""
 import json
+import time
 
 import httpx
 import pytest
 
 from tests.app.conftest import auth, new_user, start_app, stop_app
-from tests.support.scripted_openai import ScriptedOpenAIServer, ToolCall
+from tests.support.scripted_openai import Reply, ScriptedOpenAIServer, ToolCall
 
 
 # The attack that once leaked the admin key: plant a symlink to the app's environment from the
@@ -16,8 +17,11 @@ ATTACK = [ToolCall("run_command", {"command": "ln -sf /proc/self/environ notes.t
 
 
 def script(body: dict) -> object:
-    """Write the file named at the end of the task, then report what the tool said (or attack)."""
+    """Write the file named at the end of the task, then report what the tool said (or attack); a
+    task that says "slowly" gets a long answer, slowly streamed."""
     task = next(m["content"] for m in body["messages"] if m["role"] == "user")
+    if "slowly" in task:
+        return Reply(content="thinking " * 500, chunk_delay_s=0.05)
     if task.startswith("attack"):
         n_results = sum(m["role"] == "tool" for m in body["messages"])
         return [ATTACK[n_results]] if n_results < len(ATTACK) else "attack over"
@@ -143,3 +147,39 @@ def test_bad_workspace_input_is_422(agent_app):
     escape = httpx.post(f"{server.url}/api/agent-runs", headers=auth(key),
                         json={"task": "x", "files": {"../../evil.txt": "x"}})
     assert escape.status_code == 422 and "escapes the workspace" in escape.json()["detail"]
+
+
+def test_the_approval_shows_the_diff_and_cancel_ends_a_paused_run(agent_app):
+    server, var = agent_app
+    key = new_user(server, "coder")
+    run_id = httpx.post(f"{server.url}/api/agent-runs", headers=auth(key), json={
+        "task": "rewrite hello.py", "workspace": "w3", "files": {"hello.py": "print('old')\n"}}).json()["id"]
+    assert events(server, key, run_id)[-1] == {"status": "awaiting_approval"}
+    preview = httpx.get(f"{server.url}/api/agent-runs/{run_id}/approval", headers=auth(key)).json()["calls"]
+    assert preview[0]["name"] == "write_file"
+    assert "--- a/hello.py\n+++ b/hello.py\n" in preview[0]["diff"]
+    assert "-print('old')\n+print('hi')\n" in preview[0]["diff"]
+    cancelled = httpx.post(f"{server.url}/api/agent-runs/{run_id}/cancel", headers=auth(key), timeout=30)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert httpx.get(f"{server.url}/api/agent-runs/{run_id}/approval", headers=auth(key)).status_code == 409
+    assert httpx.post(f"{server.url}/api/agent-runs/{run_id}/approval", headers=auth(key),
+                      json={"approved": True}).status_code == 409
+    user_id = httpx.get(f"{server.url}/api/me", headers=auth(key)).json()["id"]
+    assert (var / "workspaces" / user_id / "w3" / "hello.py").read_text() == "print('old')\n"
+
+
+def test_cancel_stops_a_running_run_at_its_next_token(agent_app):
+    server, _ = agent_app
+    key = new_user(server, "coder")
+    run_id = httpx.post(f"{server.url}/api/agent-runs", headers=auth(key),
+                        json={"task": "think slowly", "workspace": "w4"}).json()["id"]
+    deadline = time.monotonic() + 30
+    while httpx.get(f"{server.url}/api/agent-runs/{run_id}", headers=auth(key)).json()["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    time.sleep(0.5)
+    started = time.monotonic()
+    cancelled = httpx.post(f"{server.url}/api/agent-runs/{run_id}/cancel", headers=auth(key), timeout=30).json()
+    assert cancelled["status"] == "cancelled" and cancelled["finished_at"]
+    assert time.monotonic() - started < 5  # the answer would have streamed for 25 s
+    assert events(server, key, run_id)[-1] == {"status": "cancelled"}

@@ -5,12 +5,19 @@ import httpx
 import pytest
 
 from tests.app.conftest import auth, new_user, start_app, stop_app
-from tests.support.scripted_openai import ScriptedOpenAIServer
+from tests.support.scripted_openai import Reply, ScriptedOpenAIServer
+
+
+SLOW = {"on": False}  # a test that cancels makes each answer take a while
+
+
+def reply(body: dict) -> Reply:
+    return Reply(content="So the answer is $\\boxed{3}$.", delay_s=0.5 if SLOW["on"] else 0.0)
 
 
 @pytest.fixture(scope="module")
 def eval_app(database_url, tmp_path_factory):
-    with ScriptedOpenAIServer(lambda body: "So the answer is $\\boxed{3}$.", model="scripted-model") as model:
+    with ScriptedOpenAIServer(reply, model="scripted-model") as model:
         server = start_app(tmp_path_factory.mktemp("eval-app"), database_url,
                            {"MODEL_BACKEND": "openai", "MODEL_BASE_URL": model.base_url, "MODEL_NAME": "scripted-model",
                             "RATE_LIMIT_PER_MINUTE": "1000"})  # the test polls
@@ -24,7 +31,7 @@ def wait_done(server, key: str, run_id: str) -> dict:
         resp = httpx.get(f"{server.url}/api/eval-runs/{run_id}", headers=auth(key))
         assert resp.status_code == 200, resp.text
         run = resp.json()
-        if run["status"] in ("done", "failed"):
+        if run["status"] in ("done", "failed", "cancelled"):
             return run
         time.sleep(0.5)
     raise AssertionError(f"eval run {run_id} did not finish: {run}")
@@ -36,6 +43,7 @@ def test_eval_run_progress_results_and_compare(eval_app):
     for limit in (2, 3):
         resp = httpx.post(f"{eval_app.url}/api/eval-runs", headers=auth(key), json={"benchmark": "math500", "limit": limit})
         assert resp.status_code == 202, resp.text
+        assert resp.json()["n_total"] == limit  # known from the start
         ids.append(resp.json()["id"])
     runs = [wait_done(eval_app, key, run_id) for run_id in ids]
     for run, limit in zip(runs, (2, 3), strict=True):
@@ -60,3 +68,22 @@ def test_bad_eval_request_is_422(eval_app):
     key = new_user(eval_app, "evaluator")
     resp = httpx.post(f"{eval_app.url}/api/eval-runs", headers=auth(key), json={"benchmark": "mmlu"})
     assert resp.status_code == 422 and "benchmark" in resp.json()["detail"]
+
+
+def test_cancel_ends_a_running_eval_run(eval_app):
+    key = new_user(eval_app, "evaluator")
+    SLOW["on"] = True
+    try:
+        run = httpx.post(f"{eval_app.url}/api/eval-runs", headers=auth(key),
+                         json={"benchmark": "math500", "limit": 40, "concurrency": 1}).json()
+        deadline = time.monotonic() + 60
+        while httpx.get(f"{eval_app.url}/api/eval-runs/{run['id']}", headers=auth(key)).json()["n_done"] < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        cancelled = httpx.post(f"{eval_app.url}/api/eval-runs/{run['id']}/cancel", headers=auth(key), timeout=30)
+    finally:
+        SLOW["on"] = False
+    assert cancelled.status_code == 200, cancelled.text
+    final = cancelled.json()
+    assert final["status"] == "cancelled" and 1 <= final["n_done"] < 40 and final["n_total"] == 40
+    assert wait_done(eval_app, key, run["id"])["status"] == "cancelled"

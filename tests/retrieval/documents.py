@@ -64,3 +64,19 @@ TOPICS = [
 def filler_paragraphs(n: int) -> list[str]:
     """`n` paragraphs of plain English on varied topics (deterministic)."""
     return [f"{TOPICS[i % len(TOPICS)]} Paragraph {i} adds detail number {i * 7 % 97}." for i in range(n)]
+
+
+FACT = "The inspection certificate number is 7741-B, issued by the harbour office."
+
+
+def long_pdf(n_pages: int = 40, lines_per_page: int = 40, fact_page: int = 27) -> bytes:
+    """A report of `n_pages` full pages of varied prose (about 850 DeepSeek-V3 tokens each); page
+    `fact_page` also states `FACT`."""
+    pages = []
+    for page in range(1, n_pages + 1):
+        lines = [f"{TOPICS[(page + i) % len(TOPICS)]} Section {page}.{i} records value {(page * 31 + i * 7) % 997}."
+                 for i in range(lines_per_page)]
+        if page == fact_page:
+            lines.insert(lines_per_page // 2, FACT)
+        pages.append(lines)
+    return make_pdf(pages)

@@ -132,3 +132,21 @@ def test_hnsw_settings_are_used_and_ef_search_follows_the_config(
     assert "4417-ZETA" in wider.search("north warehouse access code", k=1, mode="vector")[0].text
     with pytest.raises(ValueError, match="must be positive"):
         replace(config, hnsw_ef_search=0)
+
+
+def test_storing_reports_chunks_and_pages_as_they_are_done(index: DocumentIndex, config: RetrievalConfig) -> None:
+    small_batches = DocumentIndex(replace(config, embed_batch_size=4), index.counter, index._embedder)
+    pages = [[f"Page {n}: {p}" for p in filler_paragraphs(4 + n)] for n in range(6)]
+    heard = []
+    prepared = small_batches.prepare("six.pdf", make_pdf(pages))
+    small_batches.store("six", prepared, heard.append)
+    total = len(prepared.chunked.chunks)
+    assert total > 8
+    assert [p.chunks_done for p in heard] == [0, *range(4, total, 4), total]
+    assert {(p.chunks_total, p.pages_total) for p in heard} == {(total, 6)}
+    assert heard[0].pages_done == 0 and heard[-1].pages_done == 6
+    done_pages = [p.pages_done for p in heard]
+    assert done_pages == sorted(done_pages) and len(set(done_pages)) > 2
+    again = []
+    small_batches.store("six", prepared, again.append)  # already stored: done at once
+    assert again == [heard[-1]]

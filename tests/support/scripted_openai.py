@@ -12,8 +12,10 @@ request after the list is exhausted gets HTTP 500 with a clear message) or a cal
 - ``str``: assistant text content;
 - a list of :class:`ToolCall` (or of ``{"name", "arguments"}`` dicts): tool calls;
 - a :class:`Reply`: content and/or tool calls, plus ``status`` (an HTTP error to return instead,
-  e.g. 503 to exercise retries), ``delay_s`` (sleep first, to exercise timeouts) and
-  ``finish_reason``.
+  e.g. 503 to exercise retries), ``delay_s`` (sleep first, to exercise timeouts),
+  ``chunk_delay_s`` (sleep between streamed chunks, to exercise stopping) and ``finish_reason``.
+
+``max_model_len``, when given, is reported in ``GET /v1/models`` as vLLM does.
 
 FastAPI + uvicorn run in a background thread on 127.0.0.1 with a free port. Streaming
 (``"stream": true``) sends OpenAI-format SSE chunks: text in several deltas, tool calls as
@@ -54,6 +56,7 @@ class Reply:
     finish_reason: str | None = None
     status: int = 200
     delay_s: float = 0.0
+    chunk_delay_s: float = 0.0
 
 
 Script = list | Callable[[dict[str, Any]], Any]
@@ -82,8 +85,9 @@ def _chunks(text: str, size: int = 8) -> list[str]:
 class ScriptedOpenAIServer:
     """Context manager serving the scripted replies over real HTTP; see the module docstring."""
 
-    def __init__(self, script: Script, *, model: str = "scripted-model") -> None:
+    def __init__(self, script: Script, *, model: str = "scripted-model", max_model_len: int | None = None) -> None:
         self.model = model
+        self.max_model_len = max_model_len
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self._script = script
         self._position = 0
@@ -146,8 +150,10 @@ class ScriptedOpenAIServer:
         @app.get("/v1/models")
         def models() -> dict:
             self._record("/v1/models", {})
-            return {"object": "list",
-                    "data": [{"id": self.model, "object": "model", "created": 0, "owned_by": "test"}]}
+            card = {"id": self.model, "object": "model", "created": 0, "owned_by": "test"}
+            if self.max_model_len is not None:
+                card["max_model_len"] = self.max_model_len
+            return {"object": "list", "data": [card]}
 
         async def respond(path: str, request: Request, stream, whole):
             body = await request.json()
@@ -211,6 +217,7 @@ class ScriptedOpenAIServer:
         yield chunk({"role": "assistant", "content": ""})
         if reply.content:
             for piece in _chunks(reply.content):
+                time.sleep(reply.chunk_delay_s)
                 yield chunk({"content": piece})
         for index, call in enumerate(self._tool_calls_json(reply)):
             yield chunk({"tool_calls": [{"index": index, "id": call["id"], "type": "function",

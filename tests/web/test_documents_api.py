@@ -28,7 +28,7 @@ def upload(app: AppServer, key: str, name: str, data: bytes, content_type: str =
             polled = httpx.get(url, headers=auth(key))
             if polled.status_code == 429:  # the test app allows 40 requests a minute
                 time.sleep(float(polled.headers["retry-after"]))
-            elif polled.json()["status"] != "processing":
+            elif polled.json()["status"] not in ("pending", "processing"):
                 return httpx.Response(201, json=polled.json())
             else:
                 time.sleep(2)
@@ -52,6 +52,7 @@ def test_upload_search_open_passage_reupload_delete(app: AppServer, key: str) ->
     assert created.status_code == 201, created.text
     doc = created.json()
     assert doc["status"] == "ready" and doc["n_pages"] == 3 and doc["kind"] == "pdf" and doc["n_chunks"] >= 3
+    assert (doc["pages_done"], doc["pages_total"], doc["chunks_done"], doc["chunks_total"]) == (3, 3, *[doc["n_chunks"]] * 2)
     assert httpx.get(f"{app.url}/api/documents/{doc['id']}", headers=auth(key)).json()["status"] == "ready"
 
     found = httpx.get(f"{app.url}/api/search", params={"q": "monthly rent", "k": 3}, headers=auth(key), timeout=60)
@@ -198,3 +199,47 @@ def test_qa_rejects_missing_or_foreign_documents(app: AppServer, key: str) -> No
     assert foreign.status_code == 404
     empty = httpx.post(f"{app.url}/api/qa", json={"question": ""}, headers=auth(key))
     assert empty.status_code == 422
+
+
+def test_a_failed_question_leaves_no_conversation_behind(app: AppServer, key: str) -> None:
+    user = new_user(app, "failing")
+    doc_id = _lease_id(app, user)
+    failed = httpx.post(f"{app.url}/api/qa", json={"question": "please fail", "document_ids": [doc_id]},
+                        headers=auth(user), timeout=120)
+    assert failed.status_code == 502 and "scripted refusal" in failed.json()["detail"]
+    with httpx.stream("POST", f"{app.url}/api/qa", headers=auth(user), timeout=120,
+                      json={"question": "please fail", "document_ids": [doc_id], "stream": True}) as response:
+        events = [json.loads(line[6:]) for line in response.iter_lines() if line.startswith("data: ")]
+    assert [e["type"] for e in events] == ["conversation", "context", "error"]
+    assert httpx.get(f"{app.url}/api/conversations", headers=auth(user)).json() == []
+
+    kept = httpx.post(f"{app.url}/api/qa", json={"question": "What is the rent?", "document_ids": [doc_id]},
+                      headers=auth(user), timeout=120).json()
+    again = httpx.post(f"{app.url}/api/qa", headers=auth(user), timeout=120,
+                       json={"question": "please fail", "document_ids": [doc_id], "conversation_id": kept["conversation_id"]})
+    assert again.status_code == 502
+    messages = httpx.get(f"{app.url}/api/conversations/{kept['conversation_id']}", headers=auth(user)).json()["messages"]
+    assert [m["content"] for m in messages] == ["What is the rent?", kept["answer"]]
+
+
+def test_plain_chat_without_documents(app: AppServer, key: str, model_server) -> None:
+    user = new_user(app, "chatter")
+    reply = httpx.post(f"{app.url}/api/qa", json={"question": "Hello there", "document_ids": []},
+                       headers=auth(user), timeout=120)
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["answer"] == "You said: Hello there" and reply.json()["citations"] == []
+    assert "PASSAGES" not in model_server.chat_requests[-1]["messages"][0]["content"]
+
+
+def test_conversations_can_be_renamed_and_deleted(app: AppServer, key: str) -> None:
+    user, other = new_user(app, "renamer"), new_user(app, "other")
+    chat = httpx.post(f"{app.url}/api/qa", json={"question": "Hi", "document_ids": []}, headers=auth(user), timeout=120)
+    conversation_id = chat.json()["conversation_id"]
+    url = f"{app.url}/api/conversations/{conversation_id}"
+    assert httpx.patch(url, json={"title": "Greetings"}, headers=auth(other)).status_code == 404
+    assert httpx.patch(url, json={"title": ""}, headers=auth(user)).status_code == 422
+    renamed = httpx.patch(url, json={"title": "Greetings"}, headers=auth(user))
+    assert renamed.status_code == 200 and renamed.json()["title"] == "Greetings"
+    assert [c["title"] for c in httpx.get(f"{app.url}/api/conversations", headers=auth(user)).json()] == ["Greetings"]
+    assert httpx.delete(url, headers=auth(user)).status_code == 204
+    assert httpx.get(url, headers=auth(user)).status_code == 404

@@ -8,7 +8,9 @@ Entry points:
 from tools.retrieval.config import ParseLimits, RetrievalConfig
 from tools.retrieval.context import AssembledContext, Passage, assemble_context
 from tools.retrieval.errors import DocumentError, DocumentTooLarge
-from tools.retrieval.index import DocumentIndex, IngestResult, PreparedDocument, SearchHit
+from tools.retrieval.index import (
+    DocumentIndex, IngestProgress, IngestResult, PreparedDocument, ProgressCallback, SearchHit,
+)
 from tools.retrieval.tokens import TokenCounter
 
 __all__ = [
@@ -16,10 +18,12 @@ __all__ = [
     "DocumentError",
     "DocumentTooLarge",
     "DocumentIndex",
+    "IngestProgress",
     "IngestResult",
     "PreparedDocument",
     "ParseLimits",
     "Passage",
+    "ProgressCallback",
     "RetrievalConfig",
     "SearchHit",
     "TokenCounter",

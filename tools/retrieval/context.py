@@ -4,7 +4,8 @@ If every requested document fits the budget, all of them go in whole. Otherwise 
 for the question (hybrid search) are taken best-first until the budget is full, then put back in
 document order. Either way the text is a list of passages, each headed by the label to cite it
 by, e.g. `[contract.pdf, p. 3]`, `[guide.md, § Setup > Linux]`, `[main.py, lines 10-42]`.
-Token counts are the model tokenizer's count of the rendered text.
+Token counts are the served model's tokenizer's count of the rendered text: `counter`, by
+default the index's own (the one its chunks were sized with).
 """
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ import re
 from dataclasses import dataclass
 
 from tools.retrieval.index import DocumentIndex, StoredChunk
+from tools.retrieval.tokens import TokenCounter
 
 _LINES = re.compile(r"^lines (\d+)-(\d+)$")
+# Another tokenizer may count up to this many times the index's tokens for the same text: documents
+# that the index counts above budget x this are not rendered and counted whole.
+_MAX_TOKENIZER_RATIO = 4
 
 
 @dataclass(frozen=True)
@@ -54,29 +59,33 @@ class AssembledContext:
 
 
 def assemble_context(
-    index: DocumentIndex, query: str, document_ids: list[str], budget_tokens: int
+    index: DocumentIndex, query: str, document_ids: list[str], budget_tokens: int, counter: TokenCounter | None = None
 ) -> AssembledContext:
-    """Fit `document_ids` (whole, or their best chunks for `query`) into `budget_tokens` model tokens."""
+    """Fit `document_ids` (whole, or their best chunks for `query`) into `budget_tokens` tokens of `counter`."""
     if budget_tokens <= 0:
         raise ValueError("the token budget must be positive")
+    counter = counter or index.counter
     chunks = index.chunks(document_ids)
     if not chunks:
         return AssembledContext([], 0, True)
     doc_tokens = sum({c.document_id: c.doc_tokens for c in chunks}.values())
-    if doc_tokens <= budget_tokens:
+    limit = budget_tokens if counter is index.counter else budget_tokens * _MAX_TOKENIZER_RATIO
+    if doc_tokens <= limit:
         whole = _passages(chunks)
-        n_tokens = index.counter.count(_render(whole))
+        n_tokens = counter.count(_render(whole))
         if n_tokens <= budget_tokens:
             return AssembledContext(whole, n_tokens, True)
-    return _best_chunks(index, query, document_ids, chunks, budget_tokens)
+    return _best_chunks(index, counter, query, document_ids, chunks, budget_tokens)
 
 
 def _best_chunks(
-    index: DocumentIndex, query: str, document_ids: list[str], chunks: list[StoredChunk], budget_tokens: int
+    index: DocumentIndex, counter: TokenCounter, query: str, document_ids: list[str], chunks: list[StoredChunk],
+    budget_tokens: int,
 ) -> AssembledContext:
     """Best chunks best-first up to the budget, then in document order; trimmed to the exact count."""
     by_id = {c.chunk_id: c for c in chunks}
-    average = max(1, sum(c.n_tokens for c in chunks) // len(chunks))
+    cost = dict(zip(by_id, counter.count_many([c.text for c in chunks]), strict=True))
+    average = max(1, sum(cost.values()) // len(chunks))
     wanted = min(len(chunks), 2 * budget_tokens // average + 1)
     hits = index.search(query, k=wanted, document_ids=document_ids, candidates=wanted)
     ranked = [by_id[h.chunk_id] for h in hits if h.chunk_id in by_id]
@@ -85,13 +94,13 @@ def _best_chunks(
     used = 0
     label_cost = 16  # "[name, p. N]\n" and the blank line, an estimate corrected below
     for chunk in ranked:
-        if used + chunk.n_tokens + label_cost <= budget_tokens:
+        if used + cost[chunk.chunk_id] + label_cost <= budget_tokens:
             selected.append(chunk)
-            used += chunk.n_tokens + label_cost
+            used += cost[chunk.chunk_id] + label_cost
     order = {doc: n for n, doc in enumerate(document_ids)}
     while selected:
         passages = _passages(sorted(selected, key=lambda c: (order[c.document_id], c.chunk_index)))
-        n_tokens = index.counter.count(_render(passages))
+        n_tokens = counter.count(_render(passages))
         if n_tokens <= budget_tokens:
             return AssembledContext(passages, n_tokens, False)
         selected.pop()  # the lowest-ranked chunk

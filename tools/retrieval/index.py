@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -83,6 +84,32 @@ class IngestResult:
     created: bool
 
 
+@dataclass(frozen=True)
+class IngestProgress:
+    """How far storing a document has got: chunks embedded and stored, and the pages they cover
+    (pages are None for documents without pages)."""
+
+    chunks_done: int
+    chunks_total: int
+    pages_done: int | None
+    pages_total: int | None
+
+
+ProgressCallback = Callable[[IngestProgress], None]
+
+
+def _progress(chunked: ChunkedDocument, n_pages: int | None, done: int) -> IngestProgress:
+    """Pages are done up to the page before that of the next chunk to store (chunks are in reading order)."""
+    chunks = chunked.chunks
+    if n_pages is None:
+        pages = None
+    elif done >= len(chunks):
+        pages = n_pages
+    else:
+        pages = max(0, (chunks[done].page or 1) - 1)
+    return IngestProgress(done, len(chunks), pages, n_pages)
+
+
 def prepare_document(filename: str, data: bytes, counter: TokenCounter, config: RetrievalConfig) -> PreparedDocument:
     """Parse and chunk a file (no embedding model needed); raises `DocumentError` for unusable files."""
     parsed = parse_document(filename, data, config.parse)
@@ -138,21 +165,26 @@ class DocumentIndex:
         """`prepare` then `store`: parse, chunk, embed and store a file under `document_id`."""
         return self.store(document_id, self.prepare(filename, data))
 
-    def store(self, document_id: str, prepared: PreparedDocument) -> IngestResult:
+    def store(self, document_id: str, prepared: PreparedDocument,
+              on_progress: ProgressCallback | None = None) -> IngestResult:
         """Embed and store a prepared document under `document_id`.
 
         Storing the same bytes under the same id again changes nothing; different bytes replace
         the old chunks. If storing fails half-way, the document's chunks are removed before the
-        error propagates.
+        error propagates. `on_progress` hears before the first batch and after every batch of
+        `embed_batch_size` chunks.
         """
         parsed, chunked = prepared.parsed, prepared.chunked
+        report = on_progress or (lambda _progress: None)
         existing = self._collection.get(where={"document_id": document_id}, include=["metadatas"])
         if existing["ids"] and existing["metadatas"][0].get("file_sha256") == prepared.file_sha256:
+            report(_progress(chunked, parsed.n_pages, len(chunked.chunks)))
             return IngestResult(document_id, parsed.kind, len(existing["ids"]), parsed.n_pages, chunked.n_tokens, False)
         common = {"document_id": document_id, "filename": prepared.filename, "file_sha256": prepared.file_sha256}
         try:
             if existing["ids"]:
                 self._collection.delete(ids=existing["ids"])
+            report(_progress(chunked, parsed.n_pages, 0))
             for start in range(0, len(chunked.chunks), self.config.embed_batch_size):
                 batch = chunked.chunks[start : start + self.config.embed_batch_size]
                 self._collection.upsert(
@@ -160,6 +192,7 @@ class DocumentIndex:
                     documents=[c.text for c in batch],
                     metadatas=[_chunk_metadata(c, common, chunked.n_tokens) for c in batch],
                 )
+                report(_progress(chunked, parsed.n_pages, start + len(batch)))
         except BaseException:
             self._collection.delete(where={"document_id": document_id})
             raise

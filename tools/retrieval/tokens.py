@@ -35,6 +35,10 @@ class TokenCounter:
         """Number of tokens in `text` (no special tokens added)."""
         return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
 
+    def count_many(self, texts: list[str]) -> list[int]:
+        """`count` of each text, encoded as one batch."""
+        return [len(e.ids) for e in self._tokenizer.encode_batch(texts, add_special_tokens=False)]
+
     def offsets(self, text: str) -> list[tuple[int, int]]:
         """Character span `(start, end)` of each token of `text`, in order."""
         return self._tokenizer.encode(text, add_special_tokens=False).offsets

@@ -3,6 +3,7 @@ paused dangerous tool call, cancel. Each user sees only their own runs and works
 import asyncio
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from app.api.deps import CurrentUser, DbSession, Page, get_owned
 from app.db.models import AgentRun, AgentStep
 from app.services.agent_runs import TERMINAL, AgentRunError
+from app.services.approval_preview import preview_calls
 
 router = APIRouter(prefix="/api/agent-runs", tags=["agent runs"])
 
@@ -119,6 +121,15 @@ async def stream_steps(run_id: str, request: Request, user: CurrentUser, after: 
     return StreamingResponse(events(), media_type="text/event-stream")
 
 
+@router.get("/{run_id}/approval")
+def pending_approval(run_id: str, user: CurrentUser, db: DbSession) -> dict[str, Any]:
+    """The calls a paused run waits on, each with the diff (or command) it would apply; 409 if not paused."""
+    run = get_owned(db, AgentRun, run_id, user)
+    if run.status != "awaiting_approval" or not run.pending_interrupt:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"run {run_id} is {run.status}, not awaiting approval")
+    return {"calls": preview_calls(Path(run.workspace), run.pending_interrupt["calls"])}
+
+
 @router.post("/{run_id}/approval", status_code=status.HTTP_202_ACCEPTED)
 def decide(run_id: str, body: Decision, request: Request, user: CurrentUser, db: DbSession) -> AgentRunOut:
     """Approve or deny the tool calls a paused run waits on; the run then continues."""
@@ -130,12 +141,9 @@ def decide(run_id: str, body: Decision, request: Request, user: CurrentUser, db:
     return AgentRunOut.model_validate(run)
 
 
-@router.post("/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{run_id}/cancel")
 def cancel(run_id: str, request: Request, user: CurrentUser, db: DbSession) -> AgentRunOut:
-    """Stop a queued, running or paused run; it ends `cancelled` (its steps so far are kept)."""
+    """Stop a run: a queued or paused one at once, a running one at its next model token (waited for
+    a few seconds, so the answer usually says `cancelled`). A finished run is returned as it is."""
     run = get_owned(db, AgentRun, run_id, user)
-    try:
-        run = request.app.state.agent_runs.cancel(db, request.app.state.jobs, run)
-    except AgentRunError as exc:
-        raise _agent_error(exc) from None
-    return AgentRunOut.model_validate(run)
+    return AgentRunOut.model_validate(request.app.state.agent_runs.cancel(db, request.app.state.jobs, run))

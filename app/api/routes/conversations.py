@@ -1,4 +1,4 @@
-"""Conversations and their messages (QA history); each user sees only their own."""
+"""Conversations and their messages (QA history): list, create, read, rename, delete; each user sees only their own."""
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +15,10 @@ router = APIRouter(prefix="/api/conversations", tags=["conversations"])
 class NewConversation(BaseModel):
     title: str = Field("", max_length=500)
     document_ids: list[str] = Field(default_factory=list, max_length=200)
+
+
+class ConversationUpdate(BaseModel):
+    title: str = Field(min_length=1, max_length=500)
 
 
 class MessageOut(BaseModel):
@@ -67,6 +71,16 @@ def get_conversation(conversation_id: str, user: CurrentUser, db: DbSession) -> 
         for m in conv.messages
     ]
     return ConversationDetail(**_out(conv).model_dump(), messages=messages)
+
+
+@router.patch("/{conversation_id}")
+def rename_conversation(conversation_id: str, body: ConversationUpdate, user: CurrentUser,
+                        db: DbSession) -> ConversationOut:
+    """Rename a conversation (the title defaults to its first question)."""
+    conv = get_owned(db, Conversation, conversation_id, user)
+    conv.title = body.title.strip() or conv.title
+    db.commit()
+    return _out(conv)
 
 
 @router.delete("/{conversation_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -3,8 +3,9 @@
 `POST /api/documents` (multipart field `file`) validates the name and the content before anything
 is stored: a bad name is 400, an unusable file (empty, corrupt, encrypted, binary) is 422, an
 oversized upload is 413 (middleware); in each case no row, no vectors and no file remain. A good
-file gets a row (`processing`), is indexed on the ingest worker, and the response comes once it is
-searchable (201, `ready`) or after a few seconds (202, `processing`: poll `GET /api/documents/{id}`).
+file gets a row (`pending`), is indexed on the ingest worker (`processing`, with `pages_done` /
+`pages_total` and `chunks_done` / `chunks_total`), and the response comes once it is searchable
+(201, `ready`) or after a few seconds (202, `pending` or `processing`: poll `GET /api/documents/{id}`).
 Uploading the same bytes under the same name again returns the existing document (200).
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, UploadFile, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from app.api.deps import CurrentUser, DbSession, get_owned
@@ -32,13 +33,17 @@ MAX_NAME_CHARS = 255
 class DocumentOut(BaseModel):
     id: str
     filename: str
-    status: str
+    status: str = Field(description="pending (queued), processing (being indexed), ready or failed (see error)")
     error: str | None
     size_bytes: int
     n_chunks: int
     n_pages: int | None
     n_tokens: int | None
     kind: str | None
+    pages_done: int | None = Field(description="pages indexed so far; null for documents without pages")
+    pages_total: int | None
+    chunks_done: int
+    chunks_total: int | None = Field(description="null until the document has been chunked")
     created_at: datetime
 
 
@@ -65,11 +70,20 @@ class SearchOut(BaseModel):
     results: list[SearchResult]
 
 
+def _progress(d: Document) -> dict[str, int | None]:
+    """Ingestion progress: as last reported while indexing, complete when ready."""
+    if d.status == "ready":
+        return {"pages_done": d.n_pages, "pages_total": d.n_pages, "chunks_done": d.n_chunks, "chunks_total": d.n_chunks}
+    reported = d.meta.get("progress") or {}
+    return {"pages_done": reported.get("pages_done", 0 if d.n_pages is not None else None), "pages_total": d.n_pages,
+            "chunks_done": reported.get("chunks_done", 0), "chunks_total": reported.get("chunks_total")}
+
+
 def _out(d: Document) -> DocumentOut:
     return DocumentOut(
         id=d.id, filename=d.filename, status=d.status, error=d.error, size_bytes=d.size_bytes,
         n_chunks=d.n_chunks, n_pages=d.n_pages, n_tokens=d.meta.get("n_tokens"), kind=d.meta.get("kind"),
-        created_at=d.created_at,
+        created_at=d.created_at, **_progress(d),
     )
 
 
@@ -112,7 +126,7 @@ def upload_document(file: UploadFile, user: CurrentUser, db: DbSession, retrieva
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"cannot use {name!r}: {exc}") from exc
     meta: dict[str, Any] = {"kind": parsed.kind}
     doc = Document(owner_id=user.id, filename=name, content_type=file.content_type or "application/octet-stream",
-                   size_bytes=len(data), sha256=sha256, status="processing", n_pages=parsed.n_pages, meta=meta)
+                   size_bytes=len(data), sha256=sha256, status="pending", n_pages=parsed.n_pages, meta=meta)
     db.add(doc)
     db.commit()
     try:
