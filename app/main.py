@@ -23,8 +23,12 @@ from app.db.migrate import upgrade
 from app.db.session import make_engine, make_sessionmaker
 from app.services.accounts import bootstrap_admin
 from app.services.agent_runs import AgentRuns
+from app.services.documents import Documents
+from app.services.errors import ServiceError
 from app.services.eval_runs import EvalRuns
 from app.services.jobs import JobConfig, JobRunner
+from app.services.qa import QA
+from app.services.retrieval import RetrievalOptions, RetrievalService
 
 log = logging.getLogger("app")
 
@@ -58,6 +62,10 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     return JSONResponse(error_payload(request.url.path, exc.status_code, message), status_code=exc.status_code,
                         headers=exc.headers)
+
+
+async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
+    return JSONResponse(error_payload(request.url.path, exc.status, exc.message), status_code=exc.status)
 
 
 async def _unhandled_error(request: Request, exc: Exception) -> JSONResponse:
@@ -100,13 +108,19 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.sessionmaker = make_sessionmaker(app.state.engine)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.state.backend = make_backend(settings)
-    app.state.agent_runs = AgentRuns(settings, app.state.sessionmaker, app.state.backend)
-    app.state.eval_runs = EvalRuns(settings, app.state.sessionmaker, app.state.backend)
-    app.state.jobs = JobRunner(app.state.sessionmaker, [app.state.agent_runs, app.state.eval_runs], JobConfig(
+    sessions, backend = app.state.sessionmaker, app.state.backend
+    app.state.retrieval = RetrievalService(RetrievalOptions.from_settings(settings))
+    app.state.documents = Documents(settings, sessions, app.state.retrieval)
+    app.state.qa = QA(sessions, backend, app.state.retrieval, app.state.documents, settings.model_timeout_s)
+    app.state.agent_runs = AgentRuns(settings, sessions, backend)
+    app.state.eval_runs = EvalRuns(settings, sessions, backend)
+    handlers = [app.state.agent_runs, app.state.eval_runs, app.state.documents]
+    app.state.jobs = JobRunner(sessions, handlers, JobConfig(
         lease_s=settings.job_lease_s, heartbeat_s=settings.job_heartbeat_s, max_attempts=settings.job_max_attempts))
     app.include_router(build_api_router())
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(Exception, _unhandled_error)
     # Added last = outermost: request id/logging wraps the limits.
     app.add_middleware(TimeoutMiddleware, timeout_s=settings.request_timeout_s, exempt_prefixes=("/v1",))

@@ -24,6 +24,7 @@ from agents.model_client import ChatModel, ModelConfig
 from app.backends.base import ModelBackend
 from app.core.config import Settings
 from app.db.models import AgentRun, AgentStep, JobStatus, User, utcnow
+from app.services.errors import Conflict, Unusable
 from app.services.jobs import JobContext, JobRunner
 from tools.calculator import calculator_tool
 from tools.registry import ToolError, ToolRegistry
@@ -34,14 +35,6 @@ from tools.workspace_tools import workspace_tools
 log = logging.getLogger("app.agent_runs")
 KIND = "agent_run"
 TERMINAL = {"done", "budget_exhausted", "failed", "cancelled"}
-
-
-class AgentRunError(ValueError):
-    """A request the run's state does not allow (HTTP 409), or files that cannot be seeded (422)."""
-
-    def __init__(self, message: str, conflict: bool = True) -> None:
-        super().__init__(message)
-        self.conflict = conflict
 
 
 class StoppableChatModel(ChatModel):
@@ -99,7 +92,7 @@ class AgentRuns:
     def decide(self, db: Session, jobs: JobRunner, run: AgentRun, approved: bool) -> AgentRun:
         """Approve or deny the calls a paused run waits on; the run continues as a new job."""
         if run.status != "awaiting_approval":
-            raise AgentRunError(f"run {run.id} is {run.status}, not awaiting approval")
+            raise Conflict(f"run {run.id} is {run.status}, not awaiting approval")
         run.status = "queued"
         jobs.enqueue(db, KIND, run.id, run.owner_id, {"approved": approved})
         db.commit()
@@ -119,8 +112,7 @@ class AgentRuns:
             try:
                 workspace.write(rel, content)
             except ToolError as exc:
-                raise AgentRunError(f"file path escapes the workspace or cannot be written: {exc}",
-                                    conflict=False) from None
+                raise Unusable(f"file path escapes the workspace or cannot be written: {exc}") from None
 
     # -- the job ---------------------------------------------------------------------------
     def run(self, ctx: JobContext) -> None:

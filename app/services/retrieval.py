@@ -1,36 +1,27 @@
-"""The app's retrieval glue: one `DocumentIndex` per app, an ingest worker, and the doc-QA agent.
+"""The app's retrieval glue: one `DocumentIndex` per app, the tokenizers, and the doc-QA agent.
 
 The embedding model and tokenizer load on first use (in the background from the first
-document request on), not at import. Uploads are parsed in the request (so unusable files get
-their 4xx before anything is stored); chunking, embedding and storing run on one worker thread,
-and the upload waits for it up to `ingest_wait_s`, otherwise answering 202 with the document
-still `pending` or `processing`. While it is stored, the row's `meta["progress"]` follows the
-index's progress callback (chunks and pages done, of how many).
+document request on, `warm()`), not at import or start-up. Ingestion is a job of its own
+(app/services/documents.py).
 """
 from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import Request
-from sqlalchemy.orm import Session, sessionmaker
 
 from agents.docqa import DocQAAgent, DocQAConfig, Window
 from agents.docqa.window import resolve_window
 from agents.model_client import ChatModel, ModelConfig
 from app.backends.base import ModelBackend
 from app.core.config import ModelBackendKind, Settings
-from app.db.models import Document
-from tools.retrieval import DocumentIndex, IngestProgress, ParseLimits, PreparedDocument, RetrievalConfig, TokenCounter
-from tools.retrieval.chunking import chunk_document
-from tools.retrieval.parsing import ParsedDocument
+from tools.retrieval import DocumentIndex, ParseLimits, RetrievalConfig, TokenCounter
 from tools.retrieval.embeddings import MiniLMEmbeddingFunction
 
 log = logging.getLogger("app.retrieval")
-_CREATE_LOCK = threading.Lock()
 
 
 def model_tokenizer_file(settings: Settings) -> Path | None:
@@ -75,18 +66,24 @@ class RetrievalOptions:
 
 
 class RetrievalService:
-    """Owns the index (loaded lazily, once) and the ingest worker of one app."""
+    """Owns the index (loaded lazily, once) of one app."""
 
-    def __init__(self, options: RetrievalOptions, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, options: RetrievalOptions) -> None:
         self.options = options
-        self._sessions = sessions
         self._counter: TokenCounter | None = None
         self._model_counter: TokenCounter | None = None
         self._index: DocumentIndex | None = None
         self._counter_lock = threading.Lock()
         self._index_lock = threading.Lock()
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
-        self._warm = self._worker.submit(lambda: self.index)
+        self._warming: threading.Thread | None = None
+
+    def warm(self) -> "RetrievalService":
+        """Start loading the index in the background (once), so the first search does not wait."""
+        with self._counter_lock:
+            if self._warming is None:
+                self._warming = threading.Thread(target=lambda: self.index, name="retrieval-warm", daemon=True)
+                self._warming.start()
+        return self
 
     @property
     def counter(self) -> TokenCounter:
@@ -116,42 +113,6 @@ class RetrievalService:
                 self._index = DocumentIndex(self.options.config, counter, embedder)
             return self._index
 
-    def index_in_background(self, document_id: str, filename: str, file_sha256: str, parsed: ParsedDocument) -> Future:
-        """Chunk, embed and store a parsed upload on the worker: its row goes `pending` -> `processing`
-        (with progress) -> `ready` or `failed`."""
-        return self._worker.submit(self._store, document_id, filename, file_sha256, parsed)
-
-    def _store(self, document_id: str, filename: str, file_sha256: str, parsed: ParsedDocument) -> None:
-        try:
-            self._update(document_id, status="processing")
-            chunked = chunk_document(parsed, self.counter, self.options.config)
-            result = self.index.store(document_id, PreparedDocument(filename, file_sha256, parsed, chunked),
-                                      lambda progress: self._update(document_id, progress=progress))
-        except Exception as exc:
-            log.exception("ingest failed", extra={"document_id": document_id})
-            self._update(document_id, status="failed", error=f"indexing failed: {type(exc).__name__}: {exc}"[:500])
-            raise
-        self._update(document_id, status="ready", n_chunks=result.n_chunks, n_tokens=result.n_tokens)
-
-    def _update(self, document_id: str, status: str | None = None, progress: IngestProgress | None = None,
-                error: str | None = None, n_chunks: int | None = None, n_tokens: int | None = None) -> None:
-        """Write the document row's status, progress or result; a row deleted meanwhile drops its chunks."""
-        with self._sessions() as db:
-            doc = db.get(Document, document_id)
-            if doc is None:  # deleted while indexing
-                self.index.delete(document_id)
-                return
-            meta = dict(doc.meta)
-            if progress is not None:
-                meta["progress"] = asdict(progress)
-            if n_tokens is not None:
-                meta["n_tokens"] = n_tokens
-            doc.status = status or doc.status
-            doc.error = error
-            doc.n_chunks = doc.n_chunks if n_chunks is None else n_chunks
-            doc.meta = meta
-            db.commit()
-
     def qa_agent(self, backend: ModelBackend, timeout_s: float) -> DocQAAgent:
         """A doc-QA agent talking to the app's model backend (answer length: the window's reserve)."""
         return DocQAAgent(self.index, _chat_model(backend, timeout_s), self.options.qa, self.model_counter)
@@ -168,11 +129,5 @@ def _chat_model(backend: ModelBackend, timeout_s: float) -> ChatModel:
 
 
 def retrieval_service(request: Request) -> RetrievalService:
-    """The app's RetrievalService, created on first use."""
-    state = request.app.state
-    with _CREATE_LOCK:
-        service = getattr(state, "retrieval", None)
-        if service is None:
-            service = RetrievalService(RetrievalOptions.from_settings(state.settings), state.sessionmaker)
-            state.retrieval = service
-    return service
+    """The app's RetrievalService, its index loading in the background from the first use on."""
+    return request.app.state.retrieval.warm()

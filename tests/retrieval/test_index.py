@@ -150,3 +150,19 @@ def test_storing_reports_chunks_and_pages_as_they_are_done(index: DocumentIndex,
     again = []
     small_batches.store("six", prepared, again.append)  # already stored: done at once
     assert again == [heard[-1]]
+
+
+def test_a_store_cut_short_by_a_crash_is_completed_embedding_only_the_rest(index: DocumentIndex) -> None:
+    """A killed ingestion leaves some chunks of the file behind; storing it again once reported
+    those few as the whole document (ready with 64 of 226 chunks)."""
+    prepared = index.prepare("notes.txt", _text_with_needle())
+    chunks = prepared.chunked.chunks
+    assert len(chunks) > 4
+    first_part = replace(prepared, chunked=replace(prepared.chunked, chunks=chunks[:3]))
+    index.store("d1", first_part)  # what the killed process got to write
+    assert index.count("d1") == 3
+    heard = []
+    result = index.store("d1", prepared, heard.append)
+    assert result.n_chunks == len(chunks) == index.count("d1")
+    assert heard[0].chunks_done == 3 and heard[-1].chunks_done == len(chunks)
+    assert "4417-ZETA" in index.search("north warehouse access code", k=1)[0].text

@@ -170,35 +170,43 @@ class DocumentIndex:
         """Embed and store a prepared document under `document_id`.
 
         Storing the same bytes under the same id again changes nothing; different bytes replace
-        the old chunks. If storing fails half-way, the document's chunks are removed before the
-        error propagates. `on_progress` hears before the first batch and after every batch of
-        `embed_batch_size` chunks.
+        the old chunks. A store cut short by a crash (some of the chunks of these bytes present)
+        is completed: only the missing chunks are embedded. If storing fails half-way with an
+        error, the document's chunks are removed before the error propagates. `on_progress` hears
+        before the first batch and after every batch of `embed_batch_size` chunks.
         """
         parsed, chunked = prepared.parsed, prepared.chunked
         report = on_progress or (lambda _progress: None)
+        ids = [f"{document_id}:{c.content_hash[:16]}" for c in chunked.chunks]
         existing = self._collection.get(where={"document_id": document_id}, include=["metadatas"])
-        if existing["ids"] and existing["metadatas"][0].get("file_sha256") == prepared.file_sha256:
+        kept = {i for i, meta in zip(existing["ids"], existing["metadatas"], strict=True)
+                if meta.get("file_sha256") == prepared.file_sha256}
+        if kept >= set(ids):
             report(_progress(chunked, parsed.n_pages, len(chunked.chunks)))
-            return IngestResult(document_id, parsed.kind, len(existing["ids"]), parsed.n_pages, chunked.n_tokens, False)
+            return IngestResult(document_id, parsed.kind, len(ids), parsed.n_pages, chunked.n_tokens, False)
+        stale = [i for i in existing["ids"] if i not in kept or i not in set(ids)]
+        missing = [(i, c) for i, c in zip(ids, chunked.chunks, strict=True) if i not in kept]
         common = {"document_id": document_id, "filename": prepared.filename, "file_sha256": prepared.file_sha256}
+        done = len(ids) - len(missing)
         try:
-            if existing["ids"]:
-                self._collection.delete(ids=existing["ids"])
-            report(_progress(chunked, parsed.n_pages, 0))
-            for start in range(0, len(chunked.chunks), self.config.embed_batch_size):
-                batch = chunked.chunks[start : start + self.config.embed_batch_size]
+            if stale:
+                self._collection.delete(ids=stale)
+            report(_progress(chunked, parsed.n_pages, done))
+            for start in range(0, len(missing), self.config.embed_batch_size):
+                batch = missing[start : start + self.config.embed_batch_size]
                 self._collection.upsert(
-                    ids=[f"{document_id}:{c.content_hash[:16]}" for c in batch],
-                    documents=[c.text for c in batch],
-                    metadatas=[_chunk_metadata(c, common, chunked.n_tokens) for c in batch],
+                    ids=[i for i, _ in batch],
+                    documents=[c.text for _, c in batch],
+                    metadatas=[_chunk_metadata(c, common, chunked.n_tokens) for _, c in batch],
                 )
-                report(_progress(chunked, parsed.n_pages, start + len(batch)))
+                done += len(batch)
+                report(_progress(chunked, parsed.n_pages, done))
         except BaseException:
             self._collection.delete(where={"document_id": document_id})
             raise
         finally:
             self._bump_generation()
-        return IngestResult(document_id, parsed.kind, len(chunked.chunks), parsed.n_pages, chunked.n_tokens, True)
+        return IngestResult(document_id, parsed.kind, len(ids), parsed.n_pages, chunked.n_tokens, True)
 
     def delete(self, document_id: str) -> None:
         """Remove every chunk of a document (no error when there are none)."""

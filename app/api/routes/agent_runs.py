@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from app.api.deps import CurrentUser, DbSession, Page, get_owned
 from app.db.models import AgentRun, AgentStep
-from app.services.agent_runs import TERMINAL, AgentRunError
+from app.services.agent_runs import TERMINAL
 from app.services.approval_preview import preview_calls
 
 router = APIRouter(prefix="/api/agent-runs", tags=["agent runs"])
@@ -61,19 +61,11 @@ class AgentRunOut(BaseModel):
         return path.rsplit("/", 1)[-1]
 
 
-def _agent_error(exc: AgentRunError) -> HTTPException:
-    code = status.HTTP_409_CONFLICT if exc.conflict else status.HTTP_422_UNPROCESSABLE_ENTITY
-    return HTTPException(code, str(exc))
-
-
 @router.post("", status_code=status.HTTP_202_ACCEPTED)
 def start_run(body: NewAgentRun, request: Request, user: CurrentUser, db: DbSession) -> AgentRunOut:
     """Queue a run on one of your workspaces (created if new), after putting `files` into it."""
     state = request.app.state
-    try:
-        run = state.agent_runs.create(db, state.jobs, user, body.task, body.workspace, body.files, body.max_steps)
-    except AgentRunError as exc:
-        raise _agent_error(exc) from None
+    run = state.agent_runs.create(db, state.jobs, user, body.task, body.workspace, body.files, body.max_steps)
     return AgentRunOut.model_validate(run)
 
 
@@ -134,11 +126,8 @@ def pending_approval(run_id: str, user: CurrentUser, db: DbSession) -> dict[str,
 def decide(run_id: str, body: Decision, request: Request, user: CurrentUser, db: DbSession) -> AgentRunOut:
     """Approve or deny the tool calls a paused run waits on; the run then continues."""
     run = get_owned(db, AgentRun, run_id, user)
-    try:
-        run = request.app.state.agent_runs.decide(db, request.app.state.jobs, run, body.approved)
-    except AgentRunError as exc:
-        raise _agent_error(exc) from None
-    return AgentRunOut.model_validate(run)
+    return AgentRunOut.model_validate(request.app.state.agent_runs.decide(db, request.app.state.jobs, run,
+                                                                          body.approved))
 
 
 @router.post("/{run_id}/cancel")

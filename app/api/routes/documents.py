@@ -6,28 +6,32 @@ oversized upload is 413 (middleware); in each case no row, no vectors and no fil
 file gets a row (`pending`), is indexed on the ingest worker (`processing`, with `pages_done` /
 `pages_total` and `chunks_done` / `chunks_total`), and the response comes once it is searchable
 (201, `ready`) or after a few seconds (202, `pending` or `processing`: poll `GET /api/documents/{id}`).
-Uploading the same bytes under the same name again returns the existing document (200).
+Uploading the same bytes under the same name again returns the existing document (200). Indexing
+is a job (app/services/documents.py): it survives a crash of the app and resumes.
 """
 from __future__ import annotations
 
-import hashlib
-from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, UploadFile, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Query, Request, Response, UploadFile, status
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from app.api.deps import CurrentUser, DbSession, get_owned
+from app.api.deps import CurrentUser, DbSession, Page, get_owned
 from app.db.models import Document
-from app.services.retrieval import RetrievalService, retrieval_service
-from tools.retrieval import DocumentError, DocumentTooLarge
-from tools.retrieval.parsing import parse_document
+from app.services.documents import Documents
+from app.services.retrieval import retrieval_service
+
+
+def documents_service(request: Request) -> Documents:
+    """The app's document service (its index starts loading in the background on first use)."""
+    retrieval_service(request)
+    return request.app.state.documents
+
 
 router = APIRouter(tags=["documents"])
-Retrieval = Annotated[RetrievalService, Depends(retrieval_service)]
-MAX_NAME_CHARS = 255
+Docs = Annotated[Documents, Depends(documents_service)]
 
 
 class DocumentOut(BaseModel):
@@ -48,6 +52,8 @@ class DocumentOut(BaseModel):
 
 
 class PassageOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     document_id: str
     chunk_id: str
     filename: str
@@ -57,6 +63,8 @@ class PassageOut(BaseModel):
 
 
 class SearchResult(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     document_id: str
     chunk_id: str
     filename: str
@@ -87,65 +95,23 @@ def _out(d: Document) -> DocumentOut:
     )
 
 
-def clean_filename(raw: str | None) -> str:
-    """The upload's file name, or 400 when it is missing or could name a path."""
-    name = (raw or "").strip()
-    if not name:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "the upload has no file name")
-    if "/" in name or "\\" in name or ".." in name or any(ord(ch) < 32 for ch in name) or len(name) > MAX_NAME_CHARS:
-        raise HTTPException(
-            status.HTTP_400_BAD_REQUEST,
-            f"invalid file name {name[:80]!r}: use a plain name without '/', '\\', '..' or control characters, "
-            f"at most {MAX_NAME_CHARS} characters",
-        )
-    return name
-
-
-def ready_document_ids(db: DbSession, owner_id: str) -> list[str]:
-    """Ids of the owner's searchable documents, oldest first."""
-    query = select(Document.id).where(Document.owner_id == owner_id, Document.status == "ready")
-    return list(db.scalars(query.order_by(Document.created_at)))
-
-
 @router.post("/api/documents", status_code=status.HTTP_201_CREATED, responses={200: {}, 202: {}, 400: {}, 413: {}, 422: {}})
-def upload_document(file: UploadFile, user: CurrentUser, db: DbSession, retrieval: Retrieval, response: Response) -> DocumentOut:
-    name = clean_filename(file.filename)
-    data = file.file.read()
-    sha256 = hashlib.sha256(data).hexdigest()
-    same = db.scalar(select(Document).where(
-        Document.owner_id == user.id, Document.sha256 == sha256, Document.filename == name, Document.status != "failed"
-    ))
-    if same is not None:
+def upload_document(file: UploadFile, request: Request, user: CurrentUser, db: DbSession, documents: Docs,
+                    response: Response) -> DocumentOut:
+    doc, created = documents.upload(db, request.app.state.jobs, user, file.filename, file.content_type,
+                                    file.file.read())
+    if not created:
         response.status_code = status.HTTP_200_OK
-        return _out(same)
-    try:
-        parsed = parse_document(name, data, retrieval.options.config.parse)
-    except DocumentTooLarge as exc:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"cannot use {name!r}: {exc}") from exc
-    except DocumentError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"cannot use {name!r}: {exc}") from exc
-    meta: dict[str, Any] = {"kind": parsed.kind}
-    doc = Document(owner_id=user.id, filename=name, content_type=file.content_type or "application/octet-stream",
-                   size_bytes=len(data), sha256=sha256, status="pending", n_pages=parsed.n_pages, meta=meta)
-    db.add(doc)
-    db.commit()
-    try:
-        retrieval.index_in_background(doc.id, name, sha256, parsed).result(timeout=retrieval.options.ingest_wait_s)
-    except FutureTimeout:
+    elif doc.status != "ready":
         response.status_code = status.HTTP_202_ACCEPTED
-    except Exception:
-        pass  # the worker marked the row failed; the response says so
-    db.refresh(doc)
-    if doc.status == "failed":
-        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, f"indexing {name!r} failed: {doc.error}")
     return _out(doc)
 
 
 @router.get("/api/documents")
-def list_documents(user: CurrentUser, db: DbSession, retrieval: Retrieval) -> list[DocumentOut]:
-    """The user's documents, newest first (depending on `retrieval` starts loading the models)."""
-    rows = db.scalars(select(Document).where(Document.owner_id == user.id).order_by(Document.created_at.desc()))
-    return [_out(d) for d in rows]
+def list_documents(user: CurrentUser, db: DbSession, documents: Docs, page: Page) -> list[DocumentOut]:
+    """The user's documents, newest first (`limit`, `offset`)."""
+    query = select(Document).where(Document.owner_id == user.id).order_by(Document.created_at.desc())
+    return [_out(d) for d in db.scalars(page.apply(query))]
 
 
 @router.get("/api/documents/{document_id}")
@@ -154,34 +120,21 @@ def get_document(document_id: str, user: CurrentUser, db: DbSession) -> Document
 
 
 @router.delete("/api/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_document(document_id: str, user: CurrentUser, db: DbSession, retrieval: Retrieval) -> None:
-    doc = get_owned(db, Document, document_id, user)
-    retrieval.index.delete(doc.id)
-    db.delete(doc)
-    db.commit()
+def delete_document(document_id: str, request: Request, user: CurrentUser, db: DbSession, documents: Docs) -> None:
+    documents.delete(db, request.app.state.jobs, get_owned(db, Document, document_id, user))
 
 
 @router.get("/api/documents/{document_id}/chunks/{chunk_id}")
-def get_passage(document_id: str, chunk_id: str, user: CurrentUser, db: DbSession, retrieval: Retrieval) -> PassageOut:
-    doc = get_owned(db, Document, document_id, user)
-    chunk = retrieval.index.chunk(chunk_id)
-    if chunk is None or chunk.document_id != doc.id:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"chunk {chunk_id} not found in document {document_id}")
-    return PassageOut(document_id=doc.id, chunk_id=chunk.chunk_id, filename=chunk.filename, text=chunk.text,
-                      page=chunk.page, section=chunk.section)
+def get_passage(document_id: str, chunk_id: str, user: CurrentUser, db: DbSession, documents: Docs) -> PassageOut:
+    return PassageOut.model_validate(documents.passage(get_owned(db, Document, document_id, user), chunk_id))
 
 
 @router.get("/api/search")
 def search(
     user: CurrentUser,
     db: DbSession,
-    retrieval: Retrieval,
+    documents: Docs,
     q: Annotated[str, Query(min_length=1, max_length=2000)],
     k: Annotated[int, Query(ge=1, le=50)] = 5,
 ) -> SearchOut:
-    hits = retrieval.index.search(q, k=k, document_ids=ready_document_ids(db, user.id))
-    return SearchOut(results=[
-        SearchResult(document_id=h.document_id, chunk_id=h.chunk_id, filename=h.filename, text=h.text,
-                     score=h.score, page=h.page, section=h.section)
-        for h in hits
-    ])
+    return SearchOut(results=[SearchResult.model_validate(h) for h in documents.search(db, user, q, k)])
