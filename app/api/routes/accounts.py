@@ -2,11 +2,11 @@
 from datetime import datetime
 
 from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app.api.deps import AdminUser, CurrentUser, DbSession
+from app.api.deps import AdminUser, CurrentUser, DbSession, Page
 from app.db.models import ApiKey, User, utcnow
 from app.services.accounts import add_api_key, create_user
 
@@ -14,6 +14,8 @@ router = APIRouter(prefix="/api", tags=["accounts"])
 
 
 class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     name: str
     is_admin: bool
@@ -46,7 +48,7 @@ class KeyWithSecret(KeyOut):
 
 @router.get("/me")
 def me(user: CurrentUser) -> UserOut:
-    return UserOut(id=user.id, name=user.name, is_admin=user.is_admin)
+    return UserOut.model_validate(user)
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED)
@@ -62,9 +64,9 @@ def add_user(body: NewUser, _admin: AdminUser, db: DbSession) -> UserWithKey:
 
 
 @router.get("/users")
-def list_users(_admin: AdminUser, db: DbSession) -> list[UserOut]:
-    users = db.scalars(select(User).order_by(User.created_at)).all()
-    return [UserOut(id=u.id, name=u.name, is_admin=u.is_admin) for u in users]
+def list_users(_admin: AdminUser, db: DbSession, page: Page) -> list[UserOut]:
+    users = db.scalars(page.apply(select(User).order_by(User.created_at))).all()
+    return [UserOut.model_validate(u) for u in users]
 
 
 def _key_out(k: ApiKey) -> KeyOut:
@@ -72,8 +74,8 @@ def _key_out(k: ApiKey) -> KeyOut:
 
 
 @router.get("/keys")
-def list_keys(user: CurrentUser, db: DbSession) -> list[KeyOut]:
-    keys = db.scalars(select(ApiKey).where(ApiKey.user_id == user.id).order_by(ApiKey.created_at)).all()
+def list_keys(user: CurrentUser, db: DbSession, page: Page) -> list[KeyOut]:
+    keys = db.scalars(page.apply(select(ApiKey).where(ApiKey.user_id == user.id).order_by(ApiKey.created_at))).all()
     return [_key_out(k) for k in keys]
 
 

@@ -3,10 +3,10 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from app.api.deps import CurrentUser, DbSession, get_owned
+from app.api.deps import CurrentUser, DbSession, Page, get_owned
 from app.db.models import Conversation, Document
 
 router = APIRouter(prefix="/api/conversations", tags=["conversations"])
@@ -22,6 +22,8 @@ class ConversationUpdate(BaseModel):
 
 
 class MessageOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     role: str
     content: str
@@ -30,6 +32,8 @@ class MessageOut(BaseModel):
 
 
 class ConversationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     title: str
     document_ids: list[str]
@@ -40,16 +44,11 @@ class ConversationDetail(ConversationOut):
     messages: list[MessageOut]
 
 
-def _out(c: Conversation) -> ConversationOut:
-    return ConversationOut(id=c.id, title=c.title, document_ids=c.document_ids, created_at=c.created_at)
-
-
 @router.get("")
-def list_conversations(user: CurrentUser, db: DbSession) -> list[ConversationOut]:
-    rows = db.scalars(
-        select(Conversation).where(Conversation.owner_id == user.id).order_by(Conversation.created_at.desc())
-    ).all()
-    return [_out(c) for c in rows]
+def list_conversations(user: CurrentUser, db: DbSession, page: Page) -> list[ConversationOut]:
+    """The user's conversations, newest first (`limit`, `offset`)."""
+    query = select(Conversation).where(Conversation.owner_id == user.id).order_by(Conversation.created_at.desc())
+    return [ConversationOut.model_validate(c) for c in db.scalars(page.apply(query))]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -60,17 +59,12 @@ def create_conversation(body: NewConversation, user: CurrentUser, db: DbSession)
     conv = Conversation(owner_id=user.id, title=body.title, document_ids=body.document_ids)
     db.add(conv)
     db.commit()
-    return _out(conv)
+    return ConversationOut.model_validate(conv)
 
 
 @router.get("/{conversation_id}")
 def get_conversation(conversation_id: str, user: CurrentUser, db: DbSession) -> ConversationDetail:
-    conv = get_owned(db, Conversation, conversation_id, user)
-    messages = [
-        MessageOut(id=m.id, role=m.role, content=m.content, citations=m.citations, created_at=m.created_at)
-        for m in conv.messages
-    ]
-    return ConversationDetail(**_out(conv).model_dump(), messages=messages)
+    return ConversationDetail.model_validate(get_owned(db, Conversation, conversation_id, user))
 
 
 @router.patch("/{conversation_id}")
@@ -80,7 +74,7 @@ def rename_conversation(conversation_id: str, body: ConversationUpdate, user: Cu
     conv = get_owned(db, Conversation, conversation_id, user)
     conv.title = body.title.strip() or conv.title
     db.commit()
-    return _out(conv)
+    return ConversationOut.model_validate(conv)
 
 
 @router.delete("/{conversation_id}", status_code=status.HTTP_204_NO_CONTENT)
