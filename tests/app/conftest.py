@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,16 +31,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module", params=DATABASES)
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A SQLite file URL, or a fresh database on the server at TEST_DATABASE_URL (dropped after)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'app.db'}"
-        return
+@contextmanager
+def fresh_postgres_database(prefix: str) -> Iterator[str]:
+    """The URL of a new database on the server at TEST_DATABASE_URL, dropped afterwards (skips
+    the test when the variable is not set)."""
     admin_url = os.environ.get("TEST_DATABASE_URL")
     if not admin_url:
         pytest.skip("TEST_DATABASE_URL is not set (CI sets it to a running PostgreSQL server)")
-    name = f"app_test_{secrets.token_hex(4)}"
+    name = f"{prefix}_{secrets.token_hex(4)}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -49,6 +48,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A SQLite file URL, or a fresh database on the server at TEST_DATABASE_URL (dropped after)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'app.db'}"
+        return
+    with fresh_postgres_database("app_test") as url:
+        yield url
 
 
 @dataclass

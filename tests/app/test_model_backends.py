@@ -75,6 +75,12 @@ def _stand_in(port: int) -> subprocess.Popen:
     raise AssertionError("stand-in server did not start")
 
 
+def _stand_in_supervisor(tmp_path, port: int) -> ProcessSupervisor:
+    return ProcessSupervisor([sys.executable, str(STAND_IN), "--port", str(port)], f"http://127.0.0.1:{port}/health",
+                             tmp_path / "server.log", tmp_path / "run" / "server.json", health_interval_s=0.2,
+                             min_backoff_s=0.1)
+
+
 def test_supervisor_stops_the_orphan_a_crashed_app_left(tmp_path):
     """A server whose app died (its pidfile says so) is stopped before ours starts on the port."""
     port = free_port()
@@ -86,9 +92,7 @@ def test_supervisor_stops_the_orphan_a_crashed_app_left(tmp_path):
                                                               "port": port, "command": []}))
 
     async def scenario() -> None:
-        sup = ProcessSupervisor([sys.executable, str(STAND_IN), "--port", str(port)],
-                                f"http://127.0.0.1:{port}/health", tmp_path / "server.log",
-                                tmp_path / "run" / "server.json", health_interval_s=0.2, min_backoff_s=0.1)
+        sup = _stand_in_supervisor(tmp_path, port)
         await sup.start()
         try:
             assert orphan.wait(timeout=10) is not None  # stopped before ours was started
@@ -112,9 +116,7 @@ def test_a_foreign_server_on_the_port_is_never_taken_for_ours(tmp_path):
     foreign = _stand_in(port)
 
     async def scenario() -> None:
-        sup = ProcessSupervisor([sys.executable, str(STAND_IN), "--port", str(port)],
-                                f"http://127.0.0.1:{port}/health", tmp_path / "server.log",
-                                tmp_path / "run" / "server.json", health_interval_s=0.2, min_backoff_s=0.1)
+        sup = _stand_in_supervisor(tmp_path, port)
         await sup.start()
         try:
             await _wait_for(lambda: sup.state == "port_in_use")

@@ -1,17 +1,14 @@
 """Two app processes on one PostgreSQL database (how the app scales past one machine): 20 queued
 eval runs are each executed exactly once, and both processes take part."""
-import os
-import secrets
 import time
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Job, JobStatus
-from tests.app.conftest import auth, new_user, start_app, stop_app
+from tests.app.conftest import auth, fresh_postgres_database, new_user, start_app, stop_app
 from tests.support.scripted_openai import Reply, ScriptedOpenAIServer
 
 RUNS = 20
@@ -19,19 +16,8 @@ RUNS = 20
 
 @pytest.fixture
 def postgres_url():
-    admin_url = os.environ.get("TEST_DATABASE_URL")
-    if not admin_url:
-        pytest.skip("TEST_DATABASE_URL is not set (CI sets it to a running PostgreSQL server)")
-    name = f"two_apps_{secrets.token_hex(4)}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_postgres_database("two_apps") as url:
+        yield url
 
 
 def test_two_apps_on_one_postgres_run_each_of_20_eval_runs_once(tmp_path, postgres_url):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import openai
 import pytest
 import torch
 
@@ -117,3 +118,8 @@ def stop_server(server: Server) -> None:
 @pytest.fixture(scope="session")
 def server_checkpoint(tmp_path_factory) -> Path:
     return write_server_checkpoint(tmp_path_factory.mktemp("server-ckpt"))
+
+
+def client_for(server: Server) -> openai.OpenAI:
+    """The official client on a test server (no retries: a failure shows at once)."""
+    return openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="unused", max_retries=0, timeout=120)

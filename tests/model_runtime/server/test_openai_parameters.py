@@ -6,12 +6,11 @@ import json
 
 import httpx
 import jsonschema
-import openai
 import pytest
 
 from model_runtime.tokenizer import load_tokenizer
 from model_runtime.tool_calls import CALL_BEGIN, CALLS_BEGIN, TOOL_SEP
-from tests.model_runtime.server.conftest import MODEL_NAME, start_server, stop_server
+from tests.model_runtime.server.conftest import MODEL_NAME, client_for, start_server, stop_server
 from tests.model_runtime.server.test_server import MESSAGES, PARAMETERS, TOOLS, metrics
 
 pytestmark = pytest.mark.timeout(300)
@@ -32,7 +31,7 @@ def server(server_checkpoint, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(server):
-    return openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="unused", max_retries=0, timeout=120)
+    return client_for(server)
 
 
 @pytest.fixture(scope="module")

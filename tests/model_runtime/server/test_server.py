@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from model_runtime.tokenizer import load_tokenizer
 from model_runtime.tool_calls import CALLS_BEGIN
-from tests.model_runtime.server.conftest import MAX_MODEL_LEN, MODEL_NAME, start_server, stop_server
+from tests.model_runtime.server.conftest import MAX_MODEL_LEN, MODEL_NAME, client_for, start_server, stop_server
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -59,7 +59,7 @@ def server(server_checkpoint, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(server):
-    return openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="unused", max_retries=0, timeout=120)
+    return client_for(server)
 
 
 @pytest.fixture(scope="module")
