@@ -179,7 +179,8 @@ class ProcessSupervisor:
 
     def _write_pidfile(self) -> None:
         self.pid_path.parent.mkdir(parents=True, exist_ok=True)
-        record = {"pid": self.pid, "app_pid": os.getpid(), "port": self.port, "command": self.command}
+        record = {"pid": self.pid, "app_pid": os.getpid(), "host": socket.gethostname(), "port": self.port,
+                  "command": self.command}
         tmp = self.pid_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(record))
         os.replace(tmp, self.pid_path)
@@ -191,6 +192,9 @@ class ProcessSupervisor:
             pid, app_pid = int(record["pid"]), int(record["app_pid"])
         except (OSError, ValueError, KeyError, TypeError):
             return
+        if record.get("host", socket.gethostname()) != socket.gethostname():  # a VAR_DIR shared with another host
+            raise RuntimeError(f"{self.pid_path} belongs to a model server on host {record['host']}: give each "
+                               "app process its own VAR_DIR/run")
         if app_pid != os.getpid() and _alive(app_pid) and _is_ours(app_pid):
             raise RuntimeError(f"another app process (pid {app_pid}) runs a model server from {self.pid_path}: "
                                "two apps cannot share one VAR_DIR")
