@@ -52,7 +52,7 @@ class NativeBackend:
             server_command(settings, port),
             health_url=f"http://127.0.0.1:{port}/health",
             log_path=settings.var_dir / "logs" / "model_server.log",
-            pid_path=settings.var_dir / "run" / "model_server.json",
+            pid_path=settings.model_pidfile or settings.var_dir / "run" / "model_server.json",
             name="native model server",
             health_interval_s=settings.model_health_interval_s,
             start_timeout_s=settings.model_start_timeout_s,

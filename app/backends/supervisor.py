@@ -194,7 +194,7 @@ class ProcessSupervisor:
             return
         if record.get("host", socket.gethostname()) != socket.gethostname():  # a VAR_DIR shared with another host
             raise RuntimeError(f"{self.pid_path} belongs to a model server on host {record['host']}: give each "
-                               "app process its own VAR_DIR/run")
+                               "app process its own MODEL_PIDFILE")
         if app_pid != os.getpid() and _alive(app_pid) and _is_ours(app_pid):
             raise RuntimeError(f"another app process (pid {app_pid}) runs a model server from {self.pid_path}: "
                                "two apps cannot share one VAR_DIR")

@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     model_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     model_speculative_tokens: int = Field(1, ge=0, le=8)  # MTP drafts per step (DeepSeek's setting: 1)
     model_num_threads: int | None = Field(None, ge=1)  # torch threads of the native server
+    model_pidfile: Path | None = None  # native: default VAR_DIR/run/model_server.json (one per host)
     model_health_interval_s: float = Field(5.0, gt=0)
     model_start_timeout_s: float = Field(300.0, gt=0)
     model_timeout_s: float = Field(600.0, gt=0)  # read timeout for proxied model calls
