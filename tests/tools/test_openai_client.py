@@ -1,6 +1,7 @@
 """The shared OpenAI client of agents and evals: one endpoint config, the answer not the thinking."""
 import asyncio
 
+import httpx
 import openai
 import pytest
 
@@ -41,5 +42,5 @@ def test_clients_use_the_openai_retries_and_clear_errors():
     assert endpoint.client().max_retries == 5 and endpoint.async_client().max_retries == 5
     with pytest.raises(ValueError, match="http:// or https://"):
         ModelEndpoint(base_url="localhost:8000", model="m")
-    error = model_error(openai.APITimeoutError(request=None), endpoint)
+    error = model_error(openai.APITimeoutError(request=httpx.Request("POST", endpoint.base_url)), endpoint)
     assert str(error) == "model endpoint timed out after 2s (5 retries)"
