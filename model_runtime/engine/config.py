@@ -23,6 +23,7 @@ class EngineConfig:
     seed: int = 0
     num_threads: int | None = None  # torch intra-op threads; None: leave as is
     chat_format: str | None = None  # a bundled chat format (chat_formats.py); None: the checkpoint's template
+    device: str = "cpu"  # where the weights, the KV cache and every tensor of a step live ("cuda", "cuda:1")
 
     def __post_init__(self) -> None:
         problems = []
@@ -38,6 +39,10 @@ class EngineConfig:
             problems.append("max_num_batched_tokens must leave room for one decode step")
         if self.max_model_len is not None and self.max_model_len < 2:
             problems.append("max_model_len must be >= 2")
+        try:
+            torch.device(self.device)
+        except RuntimeError:
+            problems.append(f"device {self.device!r} is not a torch device")
         if problems:
             raise ValueError("; ".join(problems))
 

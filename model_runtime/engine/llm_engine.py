@@ -24,7 +24,8 @@ class LLMEngine:
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
         self.config = config
-        self.model = load_model(config.model, dtype=config.torch_dtype)
+        self.model = load_model(config.model, dtype=config.torch_dtype, device=config.device)
+        self.model.fuse_experts()
         self.model_config = self.model.config
         self.tokenizer = load_tokenizer(config.model, config.chat_format)
         speculate = config.speculative_tokens > 0 and bool(self.model.mtp_layers)
@@ -41,7 +42,8 @@ class LLMEngine:
         self.max_model_len = min(wanted, capacity)
         if self.max_model_len < wanted:
             log.warning("max_model_len lowered from %d to %d to fit the KV cache", wanted, self.max_model_len)
-        self.cache = PagedLatentCache(self.model_config, self.cache_layers, num_blocks, config.block_size, config.torch_dtype)
+        self.cache = PagedLatentCache(self.model_config, self.cache_layers, num_blocks, config.block_size, config.torch_dtype,
+                                      config.device)
         self.block_manager = BlockManager(num_blocks, config.block_size, config.enable_prefix_caching)
         self.scheduler = Scheduler(config, self.block_manager)
         self.runner = ModelRunner(self.model, self.cache, config.speculative_tokens if speculate else 0)

@@ -22,24 +22,41 @@ class ModelRunner:
     def __init__(self, model: DeepseekV3ForCausalLM, cache: PagedLatentCache, speculative_tokens: int):
         self.model = model
         self.cache = cache
+        self.device = cache.device
         self.k = speculative_tokens if model.mtp_layers else 0
         self.spec_proposed = 0
         self.spec_accepted = 0
 
     # ---- helpers -------------------------------------------------------------------------
+    def _paged(self, seqs: list[Sequence], starts: list[int], counts: list[int], forward) -> torch.Tensor:
+        """Run forward(view, t) over the paged cache for rows of counts[b] new tokens at starts[b],
+        then store the new latents of every layer it ran with one index write. Returns its output."""
+        bs, device, t = self.cache.block_size, self.device, max(counts)
+        n_blocks = -(-max(s + c for s, c in zip(starts, counts, strict=True)) // bs)
+        tables = torch.zeros(len(seqs), n_blocks, dtype=torch.long)  # [B, blocks covering the new tokens]
+        for i, seq in enumerate(seqs):
+            n = min(len(seq.block_table), n_blocks)
+            tables[i, :n] = torch.tensor(seq.block_table[:n], dtype=torch.long)
+        tables = tables.to(device)
+        starts_t, counts_t = torch.tensor(starts, device=device), torch.tensor(counts, device=device)
+        view = self.cache.view(tables[:, : -(-max(starts) // bs)], starts_t, t)
+        out = forward(view)
+        valid = torch.arange(t, device=device) < counts_t.unsqueeze(1)  # [B, T]: real (not padding) tokens
+        self.cache.write(view.first_layer, self.cache.slots(tables, starts_t, counts_t, t), view.latents()[:, valid])
+        return out
+
     def _forward(self, seqs: list[Sequence], rows: list[list[int]], starts: list[int]) -> torch.Tensor:
         """Main model over padded rows of token ids -> hidden states [B, T_max, hidden]."""
         counts = [len(r) for r in rows]
-        t_max = max(counts)
-        ids = torch.zeros(len(rows), t_max, dtype=torch.long)
+        ids = torch.zeros(len(rows), max(counts), dtype=torch.long)
         for i, r in enumerate(rows):
             ids[i, : len(r)] = torch.tensor(r)
-        view = self.cache.view([s.block_table for s in seqs], starts, counts)
-        return self.model.hidden_states(ids, view.positions, view)
+        ids = ids.to(self.device)
+        return self._paged(seqs, starts, counts, lambda view: self.model.hidden_states(ids, view.positions, view))
 
     def _token(self, seq: Sequence, logits: torch.Tensor) -> None:
-        """Sample one token from logits [V] and append it."""
-        logits = processed(logits.float(), seq.params, seq.output_ids)
+        """Sample one token from logits [V] and append it (on the host, with the request's generator)."""
+        logits = processed(logits.float().cpu(), seq.params, seq.output_ids)
         token, _ = sample(logits, seq.params, seq.generator)
         seq.append(token, logprob_of(logits, token, seq.params.logprobs))
 
@@ -63,7 +80,7 @@ class ModelRunner:
     def _decode(self, seqs: list[Sequence]) -> None:
         rows = [[s.token_ids[-1]] + s.drafts for s in seqs]
         hidden = self._forward(seqs, rows, [s.num_computed for s in seqs])  # [B, 1+k, hidden]
-        logits = self.model.lm_head(hidden).float()  # [B, 1+k, V]
+        logits = self.model.lm_head(hidden).float().cpu()  # [B, 1+k, V], sampled on the host
         for i, seq in enumerate(seqs):
             k = len(seq.drafts)
             if k == 0:
@@ -100,7 +117,7 @@ class ModelRunner:
         rows_h = [torch.cat(s.mtp_pending) for s in seqs]  # [P_i, hidden]
         counts = [h.shape[0] for h in rows_h]
         starts = [s.num_mtp_computed for s in seqs]
-        h_prev = torch.zeros(len(seqs), max(counts), rows_h[0].shape[-1], dtype=rows_h[0].dtype)
+        h_prev = rows_h[0].new_zeros(len(seqs), max(counts), rows_h[0].shape[-1])
         next_ids = torch.zeros(len(seqs), max(counts), dtype=torch.long)
         for i, (seq, h) in enumerate(zip(seqs, rows_h, strict=True)):
             h_prev[i, : counts[i]] = h
@@ -117,7 +134,7 @@ class ModelRunner:
         h = torch.stack([h[i, counts[i] - 1] for i in drafting]).unsqueeze(1)  # [B, 1, hidden]
         positions = [seqs[j].num_mtp_computed - 1 for j in range(len(seqs))]
         for depth in range(self.k):
-            logits = self.model.mtp_logits(depth, h[:, 0]).float()  # [B, V]
+            logits = self.model.mtp_logits(depth, h[:, 0]).float().cpu()  # [B, V]
             tokens = []
             for j, seq in enumerate(seqs):
                 token, probs = sample(logits[j], seq.params, seq.generator)
@@ -129,5 +146,6 @@ class ModelRunner:
                 h = self._mtp(depth + 1, seqs, h, torch.tensor(tokens).unsqueeze(1), positions, [1] * len(seqs))
 
     def _mtp(self, depth, seqs, h_prev, next_ids, starts, counts) -> torch.Tensor:
-        view = self.cache.view([s.block_table for s in seqs], starts, counts)
-        return self.model.mtp_hidden(depth, h_prev, next_ids, view.positions, view)
+        next_ids = next_ids.to(self.device)
+        return self._paged(seqs, starts, counts,
+                           lambda view: self.model.mtp_hidden(depth, h_prev, next_ids, view.positions, view))

@@ -154,3 +154,13 @@ def test_logit_bias_min_tokens_and_penalties_through_the_engine(tiny_checkpoint,
     ids = repeated[0].outputs[0].token_ids
     assert len(set(ids)) > len(set(reference[1]))  # greedy repeats one token here; penalised, it cannot
     assert llm.stats()["kv_blocks_used"] == 0
+
+
+def test_the_device_reaches_weights_cache_and_steps(tiny_checkpoint, reference):
+    path, _ = tiny_checkpoint
+    llm = LLM(str(path), dtype="float32", device="cpu", block_size=4)
+    assert llm.engine.cache.storage.device == torch.device("cpu")
+    assert {p.device for p in llm.engine.model.parameters()} == {torch.device("cpu")}
+    assert _run(llm) == reference
+    with pytest.raises(ValueError, match="not a torch device"):
+        LLM(str(path), dtype="float32", device="no-such-device")
