@@ -24,6 +24,9 @@ class EngineConfig:
     num_threads: int | None = None  # torch intra-op threads; None: leave as is
     chat_format: str | None = None  # a bundled chat format (chat_formats.py); None: the checkpoint's template
     device: str = "cpu"  # where the weights, the KV cache and every tensor of a step live ("cuda", "cuda:1")
+    enforce_eager: bool = False  # True: no captured (compiled) decode step, eager forwards only
+    compile_cache_dir: str | None = None  # Inductor's on-disk cache of compiled steps; None: its default
+    warmup: bool = False  # compile the decode step of every batch bucket at start-up, not at first use
 
     def __post_init__(self) -> None:
         problems = []

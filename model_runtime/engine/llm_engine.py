@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import logging
+import os
+import time
 
 import torch
 
 from model_runtime.engine.block_manager import BlockManager
+from model_runtime.engine.captured import CapturedDecode
 from model_runtime.engine.config import EngineConfig
 from model_runtime.engine.kv_cache import PagedLatentCache
 from model_runtime.engine.model_runner import ModelRunner
@@ -46,7 +49,16 @@ class LLMEngine:
                                       config.device)
         self.block_manager = BlockManager(num_blocks, config.block_size, config.enable_prefix_caching)
         self.scheduler = Scheduler(config, self.block_manager)
-        self.runner = ModelRunner(self.model, self.cache, config.speculative_tokens if speculate else 0)
+        captured = None
+        if not config.enforce_eager:
+            if config.compile_cache_dir:
+                os.environ["TORCHINDUCTOR_CACHE_DIR"] = config.compile_cache_dir  # read by Inductor, not by us
+            captured = CapturedDecode(self.model, self.cache, config.max_num_seqs, self.max_model_len + lookahead)
+        self.runner = ModelRunner(self.model, self.cache, config.speculative_tokens if speculate else 0, captured)
+        if captured is not None and config.warmup:
+            start = time.perf_counter()
+            captured.warmup(config.max_num_seqs, 1 + self.runner.k)
+            log.info("compiled %d decode steps in %.1f s", len(captured.steps), time.perf_counter() - start)
         self.sequences: dict[str, Sequence] = {}
         self._counter = 0
 

@@ -11,16 +11,19 @@ from collections import defaultdict
 
 import torch
 
+from model_runtime.engine.captured import CapturedDecode
 from model_runtime.engine.kv_cache import PagedLatentCache
-from model_runtime.engine.sampler import logprob_of, processed, sample, verify_drafts
+from model_runtime.engine.sampler import accepted_greedy, logprob_of, processed, sample, verify_drafts
 from model_runtime.engine.scheduler import ScheduledBatch
 from model_runtime.engine.sequence import Sequence
 from model_runtime.model import DeepseekV3ForCausalLM
 
 
 class ModelRunner:
-    def __init__(self, model: DeepseekV3ForCausalLM, cache: PagedLatentCache, speculative_tokens: int):
+    def __init__(self, model: DeepseekV3ForCausalLM, cache: PagedLatentCache, speculative_tokens: int,
+                 captured: CapturedDecode | None = None):
         self.model = model
+        self.captured = captured
         self.cache = cache
         self.device = cache.device
         self.k = speculative_tokens if model.mtp_layers else 0
@@ -79,7 +82,10 @@ class ModelRunner:
 
     def _decode(self, seqs: list[Sequence]) -> None:
         rows = [[s.token_ids[-1]] + s.drafts for s in seqs]
-        hidden = self._forward(seqs, rows, [s.num_computed for s in seqs])  # [B, 1+k, hidden]
+        starts = [s.num_computed for s in seqs]
+        if self.captured is not None and len(seqs) <= self.captured.max_batch and all(map(_greedy_only, seqs)):
+            return self._decode_captured(seqs, rows, starts)
+        hidden = self._forward(seqs, rows, starts)  # [B, 1+k, hidden]
         logits = self.model.lm_head(hidden).float().cpu()  # [B, 1+k, V], sampled on the host
         for i, seq in enumerate(seqs):
             k = len(seq.drafts)
@@ -97,6 +103,24 @@ class ModelRunner:
             verified = len(new)  # the last token and the accepted drafts are now in the cache
             seq.num_computed += verified
             seq.mtp_pending.append(hidden[i, :verified])
+            seq.drafts, seq.draft_probs = [], []
+
+    def _decode_captured(self, seqs: list[Sequence], rows: list[list[int]], starts: list[int]) -> None:
+        """Greedy decode through the compiled step: the target's choices at every row position give
+        the accepted drafts (those equal to it) and the next token, by tensor ops."""
+        choices, hidden = self.captured(rows, starts, [s.block_table for s in seqs])  # [B, 1+k], [B, 1+k, hidden]
+        k = choices.shape[1] - 1
+        accepted = accepted_greedy(choices, torch.tensor([r[1:] for r in rows]).view(len(rows), k)).tolist()  # [B]
+        self.spec_proposed += k * len(seqs)
+        for i, (seq, row, n) in enumerate(zip(seqs, choices.tolist(), accepted, strict=True)):
+            self.spec_accepted += n
+            new = row[: n + 1]
+            for token in new:
+                seq.append(token)
+                if seq.finished:
+                    break
+            seq.num_computed += len(new)
+            seq.mtp_pending.append(hidden[i, : len(new)])
             seq.drafts, seq.draft_probs = [], []
 
     def _prefill(self, chunks: list[tuple[Sequence, int]]) -> None:
@@ -149,3 +173,8 @@ class ModelRunner:
         next_ids = next_ids.to(self.device)
         return self._paged(seqs, starts, counts,
                            lambda view: self.model.mtp_hidden(depth, h_prev, next_ids, view.positions, view))
+
+
+def _greedy_only(seq: Sequence) -> bool:
+    """A request the captured step can decode: greedy, no logits processors, no logprobs."""
+    return seq.params.greedy and not seq.params.logits_processors and seq.params.logprobs is None

@@ -142,7 +142,8 @@ class MoE(nn.Module):
         flat = idx.reshape(-1)  # [N * top_k]: one row per (token, chosen expert)
         order = flat.argsort(stable=True)
         token_of = order // top_k
-        counts = torch.bincount(flat, minlength=self.n_experts)  # [E]
+        # [E]; a one-hot sum rather than bincount, which Inductor cannot lower
+        counts = (flat.unsqueeze(1) == torch.arange(self.n_experts, device=flat.device)).sum(0)
         x_sorted = x[token_of]  # [N * top_k, hidden], grouped by expert
         if self.w13 is not None and not torch.is_grad_enabled():
             out = grouped_experts(x_sorted, self.w13, self.w2, counts.cumsum(0).to(torch.int32))

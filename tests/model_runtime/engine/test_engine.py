@@ -24,7 +24,7 @@ def reference(tiny_checkpoint):
 @pytest.mark.parametrize("k", [0, 1, 2])
 def test_batched_chunked_greedy_equals_recompute(tiny_checkpoint, reference, k):
     path, _ = tiny_checkpoint
-    llm = LLM(str(path), dtype="float32", speculative_tokens=k, block_size=4, max_num_batched_tokens=8)
+    llm = LLM(str(path), dtype="float32", enforce_eager=True, speculative_tokens=k, block_size=4, max_num_batched_tokens=8)
     assert _run(llm) == reference
     stats = llm.stats()
     assert stats["kv_blocks_used"] == 0
@@ -37,7 +37,7 @@ def test_preemption_under_a_tiny_cache_keeps_outputs(tiny_checkpoint, reference)
     config = ModelConfig.from_pretrained(path)
     per_token = PagedLatentCache.bytes_per_token(config, config.num_hidden_layers + 1, torch.float32)
     # room for ~70 tokens: four sequences of up to 46 tokens cannot all stay resident
-    llm = LLM(str(path), dtype="float32", speculative_tokens=1, block_size=4,
+    llm = LLM(str(path), dtype="float32", enforce_eager=True, speculative_tokens=1, block_size=4,
               kv_cache_memory_bytes=per_token * 72, max_num_batched_tokens=16)
     assert _run(llm) == reference
     assert llm.stats()["kv_blocks_used"] == 0
@@ -61,7 +61,7 @@ class OracleRunner(ModelRunner):
 @pytest.mark.parametrize("k", [1, 3])
 def test_accepted_drafts_keep_greedy_output_exact(tiny_checkpoint, reference, k):
     path, _ = tiny_checkpoint
-    llm = LLM(str(path), dtype="float32", speculative_tokens=k, block_size=4, max_num_batched_tokens=64)
+    llm = LLM(str(path), dtype="float32", enforce_eager=True, speculative_tokens=k, block_size=4, max_num_batched_tokens=64)
     OracleRunner.truth = {tuple(p): r for p, r in zip(PROMPTS, reference, strict=True)}
     llm.engine.runner.__class__ = OracleRunner
     assert _run(llm) == reference
@@ -71,7 +71,7 @@ def test_accepted_drafts_keep_greedy_output_exact(tiny_checkpoint, reference, k)
 
 def test_prefix_cache_reuses_blocks_and_gives_same_output(tiny_checkpoint):
     path, model = tiny_checkpoint
-    llm = LLM(str(path), dtype="float32", speculative_tokens=1, block_size=4)
+    llm = LLM(str(path), dtype="float32", enforce_eager=True, speculative_tokens=1, block_size=4)
     prompt = list(range(30, 60))
     first = _run(llm, [prompt])
     bm = llm.engine.block_manager
@@ -83,7 +83,7 @@ def test_prefix_cache_reuses_blocks_and_gives_same_output(tiny_checkpoint):
 
 def test_stop_strings_stop_ids_max_tokens_and_logprobs(tiny_checkpoint, reference):
     path, _ = tiny_checkpoint
-    llm = LLM(str(path), dtype="float32")
+    llm = LLM(str(path), dtype="float32", enforce_eager=True)
     full = reference[1]
     out = llm.generate([PROMPTS[1]], SamplingParams(temperature=0, max_tokens=16, stop_token_ids=[full[5]], ignore_eos=True))[0].outputs[0]
     assert out.token_ids == full[: full.index(full[5]) + 1] and out.finish_reason == "stop"
@@ -100,7 +100,7 @@ def test_stop_strings_stop_ids_max_tokens_and_logprobs(tiny_checkpoint, referenc
 
 def test_seeded_sampling_is_reproducible_and_seeds_differ(tiny_checkpoint):
     path, _ = tiny_checkpoint
-    llm = LLM(str(path), dtype="float32", speculative_tokens=1)
+    llm = LLM(str(path), dtype="float32", enforce_eager=True, speculative_tokens=1)
     params = lambda seed: SamplingParams(temperature=1.0, top_p=0.9, top_k=50, max_tokens=24, seed=seed, ignore_eos=True)
     a, b, c = (_run(llm, [PROMPTS[0]], params(s))[0] for s in (7, 7, 8))
     assert a == b and a != c
@@ -108,7 +108,7 @@ def test_seeded_sampling_is_reproducible_and_seeds_differ(tiny_checkpoint):
 
 def test_bad_requests_are_value_errors(tiny_checkpoint):
     path, _ = tiny_checkpoint
-    llm = LLM(str(path), dtype="float32", max_model_len=32)
+    llm = LLM(str(path), dtype="float32", enforce_eager=True, max_model_len=32)
     with pytest.raises(ValueError, match="maximum context length is 32"):
         llm.generate([list(range(40))], GREEDY)
     with pytest.raises(ValueError, match="empty"):
@@ -121,7 +121,7 @@ def test_bad_requests_are_value_errors(tiny_checkpoint):
 
 def test_abort_frees_blocks_at_once(tiny_checkpoint):
     path, _ = tiny_checkpoint
-    llm = LLM(str(path), dtype="float32", block_size=4)
+    llm = LLM(str(path), dtype="float32", enforce_eager=True, block_size=4)
     engine = llm.engine
     engine.add_request("a", list(range(5, 25)), SamplingParams(temperature=0, max_tokens=100, ignore_eos=True))
     engine.step()
@@ -138,7 +138,7 @@ def test_deepseek_v3_latent_cache_is_70272_bytes_per_token():
 def test_logit_bias_min_tokens_and_penalties_through_the_engine(tiny_checkpoint, reference):
     """Speculation on: requests with request processors decode without drafts and honour them."""
     path, _ = tiny_checkpoint
-    llm = LLM(str(path), dtype="float32", speculative_tokens=1, block_size=4)
+    llm = LLM(str(path), dtype="float32", enforce_eager=True, speculative_tokens=1, block_size=4)
     prompt = PROMPTS[1]
     forced = llm.generate([prompt], SamplingParams(temperature=0, max_tokens=6, ignore_eos=True,
                                                    logit_bias={77: 100.0}))[0].outputs[0].token_ids
@@ -158,9 +158,9 @@ def test_logit_bias_min_tokens_and_penalties_through_the_engine(tiny_checkpoint,
 
 def test_the_device_reaches_weights_cache_and_steps(tiny_checkpoint, reference):
     path, _ = tiny_checkpoint
-    llm = LLM(str(path), dtype="float32", device="cpu", block_size=4)
+    llm = LLM(str(path), dtype="float32", enforce_eager=True, device="cpu", block_size=4)
     assert llm.engine.cache.storage.device == torch.device("cpu")
     assert {p.device for p in llm.engine.model.parameters()} == {torch.device("cpu")}
     assert _run(llm) == reference
     with pytest.raises(ValueError, match="not a torch device"):
-        LLM(str(path), dtype="float32", device="no-such-device")
+        LLM(str(path), dtype="float32", enforce_eager=True, device="no-such-device")

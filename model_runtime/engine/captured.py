@@ -1,0 +1,101 @@
+"""Captured decode: one compiled, fixed-shape decode step per (batch bucket, context bucket).
+
+As vLLM captures CUDA graphs, the step runs at a few fixed shapes: the batch is padded to the next
+batch bucket (1, 2, 4, 8, ...), each row's block table to the next context bucket (a power of two
+of blocks). Inside the graph, the paged cache is only read: the block tables are gathered into the
+bucket's context, the new latents are returned, and the host stores them with one index write
+(writing into the cache inside the graph made Inductor copy it at every layer). Greedy sampling runs
+in the graph too, so a step is one call, one index write and one copy of the token ids to the host.
+
+Compiled with `torch.compile(fullgraph=True, dynamic=False)` and Inductor's `freezing` (weights
+become constants, folded into the kernels) and `cpp_wrapper`, at first use of a shape or at warm-up.
+Inductor caches the compiled code on disk (`TORCHINDUCTOR_CACHE_DIR`, `EngineConfig.compile_cache_dir`).
+The eager forward over the same modules is the reference path.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+
+from model_runtime.engine.kv_cache import BatchView, PagedLatentCache
+from model_runtime.model import DeepseekV3ForCausalLM
+
+INDUCTOR_OPTIONS = {"freezing": True, "cpp_wrapper": True}
+# Each (batch, context) bucket is one more compiled entry of the same step; Dynamo's default limit (8)
+# would fall back to eager beyond the eighth.
+torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 256)
+
+
+def bucket(n: int, smallest: int = 1) -> int:
+    """The power of two at or above n (at least `smallest`)."""
+    size = smallest
+    while size < n:
+        size *= 2
+    return size
+
+
+class CapturedDecode:
+    def __init__(self, model: DeepseekV3ForCausalLM, cache: PagedLatentCache, max_num_seqs: int, max_context: int):
+        """max_context: the most positions a row reaches (max_model_len plus the drafts' lookahead)."""
+        self.model = model
+        self.cache = cache
+        self.max_batch = bucket(max_num_seqs)
+        self.max_blocks = bucket(-(-max_context // cache.block_size))
+        self.steps: dict[tuple[int, int, int], object] = {}  # (batch, blocks, tokens per row) -> step
+        self.compile_seconds: dict[tuple[int, int, int], float] = {}
+
+    def step_fn(self, ids: torch.Tensor, starts: torch.Tensor, tables: torch.Tensor, storage: torch.Tensor):
+        """ids [B, T], starts [B], tables [B, n_blocks] -> greedy tokens [B, T], hidden [B, T, hidden],
+        new latents [L, B, T, r + rope]. Pure: reads the cache storage, writes nothing."""
+        view = BatchView(storage, self.cache.block_size, tables, starts, ids.shape[1])
+        hidden = self.model.hidden_states(ids, view.positions, view)
+        tokens = self.model.lm_head(hidden).float().argmax(-1)
+        return tokens, hidden, view.latents()
+
+    def shape_for(self, n: int, context: int, t: int) -> tuple[int, int, int]:
+        """(batch bucket, context bucket in blocks, tokens per row) for n rows reaching `context` positions."""
+        return bucket(n), min(bucket(-(-context // self.cache.block_size), 4), self.max_blocks), t
+
+    def _get(self, shape: tuple[int, int, int]):
+        step = self.steps.get(shape)
+        if step is None:
+            step = torch.compile(self.step_fn, fullgraph=True, dynamic=False, options=INDUCTOR_OPTIONS)
+            start = time.perf_counter()
+            self._run(step, shape, [0] * shape[0], [[0] * shape[2]] * shape[0], [[]] * shape[0])  # compiles
+            self.compile_seconds[shape] = time.perf_counter() - start
+            self.steps[shape] = step
+        return step
+
+    def _run(self, step, shape, starts: list[int], rows: list[list[int]], block_tables: list[list[int]]):
+        b, n_blocks, t = shape
+        device, n = self.cache.device, len(rows)
+        ids = torch.zeros(b, t, dtype=torch.long)
+        ids[:n] = torch.tensor(rows, dtype=torch.long)
+        starts_t = torch.zeros(b, dtype=torch.long)
+        starts_t[:n] = torch.tensor(starts, dtype=torch.long)
+        tables = torch.zeros(b, n_blocks, dtype=torch.long)
+        for i, table in enumerate(block_tables):
+            k = min(len(table), n_blocks)
+            tables[i, :k] = torch.tensor(table[:k], dtype=torch.long)
+        ids, starts_t, tables = ids.to(device), starts_t.to(device), tables.to(device)
+        tokens, hidden, latents = step(ids, starts_t, tables, self.cache.storage)
+        return tokens[:n], hidden[:n], latents[:, :n], starts_t[:n], tables[:n]
+
+    @torch.inference_mode()
+    def warmup(self, max_num_seqs: int, t: int) -> None:
+        """Compile the step of every batch bucket up to max_num_seqs at the smallest context bucket."""
+        n = 1
+        while n <= bucket(max_num_seqs):
+            self._get(self.shape_for(n, 1, t))
+            n *= 2
+
+    def __call__(self, rows: list[list[int]], starts: list[int], block_tables: list[list[int]]):
+        """Rows of T tokens at positions starts[b].. -> greedy tokens [n, T] (host), hidden [n, T, hidden].
+        Block tables must cover starts + T; the new latents are stored before returning."""
+        t = len(rows[0])
+        shape = self.shape_for(len(rows), max(starts) + t, t)
+        tokens, hidden, latents, starts_t, tables = self._run(self._get(shape), shape, starts, rows, block_tables)
+        slots = self.cache.slots(tables, starts_t, torch.full_like(starts_t, t), t)  # [n * T]
+        self.cache.write(0, slots, latents.flatten(1, 2))  # [L, n * T, r + rope]
+        return tokens.cpu(), hidden

@@ -1,0 +1,45 @@
+"""The captured (compiled, fixed-shape) decode step gives the eager path's greedy output.
+
+Compiling is slow, so this file compiles two shapes in all: batch bucket 2 with one token per row,
+and batch bucket 1 with two (MTP verification, k = 1). Both run the tiny test model.
+"""
+import pytest
+
+from model_runtime import LLM, SamplingParams
+from tests.model_runtime.engine.conftest import greedy_reference
+
+PROMPTS = [[5, 6, 7, 8, 9], list(range(10, 21))]
+GREEDY = SamplingParams(temperature=0, max_tokens=12, ignore_eos=True)
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_checkpoint):
+    _, model = tiny_checkpoint
+    return [greedy_reference(model, p, 12) for p in PROMPTS]
+
+
+def _outputs(llm, prompts, params=GREEDY):
+    return [o.outputs[0].token_ids for o in llm.generate(prompts, params)]
+
+
+def test_captured_greedy_equals_eager_and_recompute(tiny_checkpoint, reference, tmp_path):
+    path, _ = tiny_checkpoint
+    eager = LLM(str(path), dtype="float32", enforce_eager=True, max_num_seqs=2)
+    captured = LLM(str(path), dtype="float32", max_num_seqs=2, compile_cache_dir=str(tmp_path))
+    assert _outputs(eager, PROMPTS) == _outputs(captured, PROMPTS) == reference
+    steps = captured.engine.runner.captured
+    assert list(steps.steps) == [(2, 4, 1)]  # both requests decode together: one shape compiled and used
+    assert steps.compile_seconds[(2, 4, 1)] > 0
+    # a sampled request takes the eager path beside it, and the cache stays consistent for both
+    sampled = SamplingParams(temperature=1.0, max_tokens=12, seed=3, ignore_eos=True)
+    assert _outputs(captured, PROMPTS[:1], sampled) == _outputs(eager, PROMPTS[:1], sampled)
+    assert captured.stats()["kv_blocks_used"] == 0
+
+
+def test_captured_mtp_verification_keeps_greedy_output(tiny_checkpoint, reference):
+    path, _ = tiny_checkpoint
+    llm = LLM(str(path), dtype="float32", speculative_tokens=1, max_num_seqs=1)
+    assert _outputs(llm, PROMPTS[1:]) == reference[1:]
+    assert list(llm.engine.runner.captured.steps) == [(1, 4, 2)]  # last token + one draft per row
+    stats = llm.stats()
+    assert stats["spec_tokens_proposed"] > 0
