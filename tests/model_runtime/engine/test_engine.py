@@ -164,3 +164,17 @@ def test_the_device_reaches_weights_cache_and_steps(tiny_checkpoint, reference):
     assert _run(llm) == reference
     with pytest.raises(ValueError, match="not a torch device"):
         LLM(str(path), dtype="float32", enforce_eager=True, device="no-such-device")
+
+
+def test_a_hash_collision_is_not_a_prefix_cache_hit(monkeypatch):
+    from model_runtime.engine import block_manager
+
+    monkeypatch.setattr(block_manager, "block_hash", lambda parent, tokens, next_token: 42)  # every block collides
+    bm = block_manager.BlockManager(num_blocks=8, block_size=4)
+    table, hashes = [], []
+    first = list(range(10, 19))
+    assert bm.grow(table, len(first))
+    bm.register(table, hashes, first, len(first))
+    assert bm.match_prefix(first)[0] == table[:1]  # the same tokens: a hit
+    assert bm.match_prefix(list(range(50, 59)))[0] == []  # same hash, other tokens: a miss
+    assert bm.match_prefix(first[:4] + [99] + first[5:])[0] == []  # other next token: a miss
