@@ -48,7 +48,7 @@ class LLMEngine:
         self.cache = PagedLatentCache(self.model_config, self.cache_layers, num_blocks, config.block_size, config.torch_dtype,
                                       config.device)
         self.block_manager = BlockManager(num_blocks, config.block_size, config.enable_prefix_caching)
-        self.scheduler = Scheduler(config, self.block_manager)
+        self.scheduler = Scheduler(config, self.block_manager, speculate)
         captured = None
         if not config.enforce_eager:
             if config.compile_cache_dir:
@@ -100,16 +100,12 @@ class LLMEngine:
         batch = self.scheduler.schedule()
         if batch.empty:
             return []
-        self.runner.run(batch)
+        results = self.runner.run(batch)
+        self.scheduler.postprocess(results)
         outputs = []
-        for seq in batch.decode + [s for s, _ in batch.prefill]:
+        for seq in results:
             if seq.finished:
-                self.scheduler.remove(seq)
                 self.sequences.pop(seq.request_id, None)
-            else:
-                # With MTP, a shared block must hold valid MTP-layer entries too.
-                computed = min(seq.num_computed, seq.num_mtp_computed) if self.runner.k else seq.num_computed
-                self.block_manager.register(seq.block_table, seq.block_hashes, seq.token_ids, computed)
             ids, text, logprobs = seq.take_delta()
             if ids or seq.finished:
                 outputs.append(StepOutput(

@@ -1,4 +1,5 @@
-"""ModelRunner: turns a scheduled batch into forward passes over the paged cache and samples.
+"""ModelRunner: turns a scheduled batch into forward passes over the paged cache and returns the
+token ids each sequence gains (and its next drafts); the scheduler appends them.
 
 Per step: one main forward for the decoding sequences (grouped by draft count: each row is the
 last token plus its drafts, so the main model verifies all drafts at once), one for prefill chunks
@@ -13,6 +14,7 @@ import torch
 
 from model_runtime.engine.captured import CapturedDecode
 from model_runtime.engine.kv_cache import PagedLatentCache
+from model_runtime.engine.outputs import StepResult
 from model_runtime.engine.sampler import accepted_greedy, logprob_of, processed, sample, verify_drafts
 from model_runtime.engine.scheduler import ScheduledBatch
 from model_runtime.engine.sequence import Sequence
@@ -57,85 +59,88 @@ class ModelRunner:
         ids = ids.to(self.device)
         return self._paged(seqs, starts, counts, lambda view: self.model.hidden_states(ids, view.positions, view))
 
-    def _token(self, seq: Sequence, logits: torch.Tensor) -> None:
-        """Sample one token from logits [V] and append it (on the host, with the request's generator)."""
+    def _token(self, seq: Sequence, logits: torch.Tensor) -> StepResult:
+        """Sample one token from logits [V] (on the host, with the request's generator)."""
         logits = processed(logits.float().cpu(), seq.params, seq.output_ids)
         token, _ = sample(logits, seq.params, seq.generator)
-        seq.append(token, logprob_of(logits, token, seq.params.logprobs))
+        return StepResult([token], [logprob_of(logits, token, seq.params.logprobs)])
 
     def _speculates(self, seq: Sequence) -> bool:
         return self.k > 0 and not seq.params.logits_processors
 
+    def _verified(self, seq: Sequence, hidden: torch.Tensor, result: StepResult) -> StepResult:
+        """Cache bookkeeping once the last token and result.tokens[:-1] (accepted drafts) are in the
+        cache: hidden [1+k, hidden] of the row."""
+        seq.num_computed += len(result.tokens)
+        seq.mtp_pending.append(hidden[: len(result.tokens)])
+        return result
+
     # ---- step ----------------------------------------------------------------------------
     @torch.inference_mode()
-    def run(self, batch: ScheduledBatch) -> None:
+    def run(self, batch: ScheduledBatch) -> dict[Sequence, StepResult]:
+        """One step: the tokens each sequence gains (appending them is the scheduler's job) and,
+        when speculating, its drafts for the next step."""
+        results: dict[Sequence, StepResult] = {}
         groups: dict[int, list[Sequence]] = defaultdict(list)
         for seq in batch.decode:
             groups[len(seq.drafts)].append(seq)
         for seqs in groups.values():
-            self._decode(seqs)
+            results.update(self._decode(seqs))
         if batch.prefill:
-            self._prefill(batch.prefill)
+            results.update(self._prefill(batch.prefill))
         if self.k:
             active = [s for s, _ in batch.prefill] + batch.decode
-            self._draft([s for s in active if not s.finished and s.mtp_pending and self._speculates(s)])
+            self._draft([s for s in active if s.mtp_pending and self._speculates(s)], results)
+        return results
 
-    def _decode(self, seqs: list[Sequence]) -> None:
+    def _decode(self, seqs: list[Sequence]) -> dict[Sequence, StepResult]:
         rows = [[s.token_ids[-1]] + s.drafts for s in seqs]
         starts = [s.num_computed for s in seqs]
         if self.captured is not None and len(seqs) <= self.captured.max_batch and all(map(_greedy_only, seqs)):
             return self._decode_captured(seqs, rows, starts)
         hidden = self._forward(seqs, rows, starts)  # [B, 1+k, hidden]
         logits = self.model.lm_head(hidden).float().cpu()  # [B, 1+k, V], sampled on the host
+        results = {}
         for i, seq in enumerate(seqs):
             k = len(seq.drafts)
             if k == 0:
-                self._token(seq, logits[i, 0])
-                new = seq.output_ids[-1:]
+                result = self._token(seq, logits[i, 0])
             else:
                 new = verify_drafts(logits[i, : k + 1], seq.drafts, seq.draft_probs, seq.params, seq.generator)
                 self.spec_proposed += k
                 self.spec_accepted += len(new) - 1
-                for j, token in enumerate(new):
-                    seq.append(token, logprob_of(logits[i, j], token, seq.params.logprobs))
-                    if seq.finished:
-                        break
-            verified = len(new)  # the last token and the accepted drafts are now in the cache
-            seq.num_computed += verified
-            seq.mtp_pending.append(hidden[i, :verified])
-            seq.drafts, seq.draft_probs = [], []
+                result = StepResult(new, [logprob_of(logits[i, j], t, seq.params.logprobs) for j, t in enumerate(new)])
+            results[seq] = self._verified(seq, hidden[i], result)
+        return results
 
-    def _decode_captured(self, seqs: list[Sequence], rows: list[list[int]], starts: list[int]) -> None:
+    def _decode_captured(self, seqs: list[Sequence], rows: list[list[int]], starts: list[int]) -> dict[Sequence, StepResult]:
         """Greedy decode through the compiled step: the target's choices at every row position give
         the accepted drafts (those equal to it) and the next token, by tensor ops."""
         choices, hidden = self.captured(rows, starts, [s.block_table for s in seqs])  # [B, 1+k], [B, 1+k, hidden]
         k = choices.shape[1] - 1
         accepted = accepted_greedy(choices, torch.tensor([r[1:] for r in rows]).view(len(rows), k)).tolist()  # [B]
         self.spec_proposed += k * len(seqs)
-        for i, (seq, row, n) in enumerate(zip(seqs, choices.tolist(), accepted, strict=True)):
-            self.spec_accepted += n
-            new = row[: n + 1]
-            for token in new:
-                seq.append(token)
-                if seq.finished:
-                    break
-            seq.num_computed += len(new)
-            seq.mtp_pending.append(hidden[i, : len(new)])
-            seq.drafts, seq.draft_probs = [], []
+        self.spec_accepted += sum(accepted)
+        return {seq: self._verified(seq, hidden[i], StepResult(row[: n + 1], [None] * (n + 1)))
+                for i, (seq, row, n) in enumerate(zip(seqs, choices.tolist(), accepted, strict=True))}
 
-    def _prefill(self, chunks: list[tuple[Sequence, int]]) -> None:
+    def _prefill(self, chunks: list[tuple[Sequence, int]]) -> dict[Sequence, StepResult]:
         seqs = [s for s, _ in chunks]
         rows = [s.token_ids[s.num_computed : s.num_computed + n] for s, n in chunks]
         hidden = self._forward(seqs, rows, [s.num_computed for s in seqs])  # [B, T_max, hidden]
+        results = {}
         for i, (seq, n) in enumerate(chunks):
             seq.num_computed += n
             if self.k:
                 seq.mtp_pending.append(hidden[i, :n])
-            if not seq.is_prefilling and not seq.output_ids:
+            # the prompt's last logits give the first token (a recomputed sequence has its own)
+            results[seq] = StepResult() if seq.is_prefilling or seq.output_ids else \
                 self._token(seq, self.model.lm_head(hidden[i, n - 1]))
+        return results
 
-    def _draft(self, seqs: list[Sequence]) -> None:
-        """MTP catch-up over every pending position (its next token is known), then k drafts."""
+    def _draft(self, seqs: list[Sequence], results: dict[Sequence, StepResult]) -> None:
+        """MTP catch-up over every pending position (its next token is known, counting this step's
+        results), then k drafts into results[seq].drafts for sequences that decode next."""
         if not seqs:
             return
         rows_h = [torch.cat(s.mtp_pending) for s in seqs]  # [P_i, hidden]
@@ -146,7 +151,8 @@ class ModelRunner:
         for i, (seq, h) in enumerate(zip(seqs, rows_h, strict=True)):
             h_prev[i, : counts[i]] = h
             p0 = starts[i]
-            next_ids[i, : counts[i]] = torch.tensor(seq.token_ids[p0 + 1 : p0 + 1 + counts[i]])
+            known = seq.token_ids + results[seq].tokens
+            next_ids[i, : counts[i]] = torch.tensor(known[p0 + 1 : p0 + 1 + counts[i]])
             seq.num_mtp_computed += counts[i]
             seq.mtp_pending.clear()
         drafting = [i for i, s in enumerate(seqs) if not s.is_prefilling]
@@ -162,8 +168,8 @@ class ModelRunner:
             tokens = []
             for j, seq in enumerate(seqs):
                 token, probs = sample(logits[j], seq.params, seq.generator)
-                seq.drafts.append(token)
-                seq.draft_probs.append(probs)
+                results[seq].drafts.append(token)
+                results[seq].draft_probs.append(probs)
                 tokens.append(token)
             if depth + 1 < self.k:
                 positions = [p + 1 for p in positions]

@@ -49,13 +49,15 @@ class OracleRunner(ModelRunner):
 
     truth: dict[tuple, list[int]] = {}
 
-    def _draft(self, seqs):
-        super()._draft(seqs)
+    def _draft(self, seqs, results):
+        super()._draft(seqs, results)
         for seq in seqs:
-            future = self.truth[tuple(seq.prompt_ids)][len(seq.output_ids):]
-            for j in range(len(seq.drafts)):
-                if j < len(future) and (len(seq.output_ids) + j) % 3:
-                    seq.drafts[j] = future[j]
+            done = len(seq.output_ids) + len(results[seq].tokens)  # this step's tokens are not appended yet
+            future = self.truth[tuple(seq.prompt_ids)][done:]
+            drafts = results[seq].drafts
+            for j in range(len(drafts)):
+                if j < len(future) and (done + j) % 3:
+                    drafts[j] = future[j]
 
 
 @pytest.mark.parametrize("k", [1, 3])
@@ -178,3 +180,20 @@ def test_a_hash_collision_is_not_a_prefix_cache_hit(monkeypatch):
     assert bm.match_prefix(first)[0] == table[:1]  # the same tokens: a hit
     assert bm.match_prefix(list(range(50, 59)))[0] == []  # same hash, other tokens: a miss
     assert bm.match_prefix(first[:4] + [99] + first[5:])[0] == []  # other next token: a miss
+
+
+def test_the_runner_returns_tokens_and_the_scheduler_appends_them(tiny_checkpoint, reference):
+    from model_runtime.engine.outputs import StepResult
+
+    path, _ = tiny_checkpoint
+    engine = LLM(str(path), dtype="float32", enforce_eager=True, block_size=4).engine
+    engine.add_request("a", PROMPTS[1], SamplingParams(temperature=0, max_tokens=8, stop_token_ids=[99]))
+    results = engine.runner.run(engine.scheduler.schedule())
+    (seq, result), = results.items()
+    assert result.tokens == reference[1][:1] and seq.output_ids == []  # computed, not appended
+    engine.scheduler.postprocess(results)
+    assert seq.output_ids == reference[1][:1]
+    # tokens after a stop token (accepted drafts past it) are dropped and the blocks freed
+    engine.scheduler.postprocess({seq: StepResult([7, 99, 8], [None] * 3)})
+    assert seq.output_ids == reference[1][:1] + [7, 99] and seq.finish_reason == "stop"
+    assert engine.block_manager.num_used == 0
