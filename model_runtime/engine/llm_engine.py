@@ -27,7 +27,7 @@ class LLMEngine:
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
         self.config = config
-        self.model = load_model(config.model, dtype=config.torch_dtype, device=config.device)
+        self.model = load_model(config.model, dtype=config.torch_dtype, device=config.device, keep_fp8=config.keep_fp8)
         self.model.fuse_experts()
         self.model_config = self.model.config
         self.tokenizer = load_tokenizer(config.model, config.chat_format)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from model_runtime.config import ModelConfig
+from model_runtime.model.fp8_linear import dense_weight
 from model_runtime.model.layers import RMSNorm
 from model_runtime.model.rope import RotaryEmbedding, softmax_scale
 
@@ -66,9 +67,10 @@ class MLA(nn.Module):
         cos, sin = self.rotary(positions)
         return q_nope, self.rotary.rotate(q_pe, cos, sin), self.kv_a_layernorm(c_kv), self.rotary.rotate(k_pe, cos, sin)
 
-    def _kv_b_heads(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def _kv_b_heads(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """kv_b_proj weight [H*(nope+v), kv_lora_rank] -> W_UK [H, nope, r], W_UV [H, v, r]."""
-        w = self.kv_b_proj.weight.view(self.n_heads, self.qk_nope_head_dim + self.v_head_dim, self.kv_lora_rank)
+        w = dense_weight(self.kv_b_proj, dtype)
+        w = w.view(self.n_heads, self.qk_nope_head_dim + self.v_head_dim, self.kv_lora_rank)
         return w[:, : self.qk_nope_head_dim], w[:, self.qk_nope_head_dim :]
 
     # ---- attention paths -----------------------------------------------------------------
@@ -99,7 +101,7 @@ class MLA(nn.Module):
         the cache, no split of it. Past and new keys are scored separately and share one softmax,
         so the new latents never need to be written into the past first. Returns [B, T, H, v_head_dim].
         """
-        w_uk, w_uv = self._kv_b_heads()
+        w_uk, w_uv = self._kv_b_heads(new.dtype)
         b, t, h, _ = q_nope.shape
         s, r = past.shape[1], self.kv_lora_rank
         q_latent = torch.einsum("bthd,hdr->bthr", q_nope, w_uk)  # [B, T, H, kv_lora_rank]

@@ -109,9 +109,11 @@ class MoE(nn.Module):
         self.register_buffer("w2", None, persistent=False)
 
     def fuse(self) -> bool:
-        """Stack the experts' weights for grouped matmuls; False (left as is) when the sizes do not
-        meet `_grouped_mm`'s 16-byte stride alignment."""
+        """Stack the experts' weights for grouped matmuls; False (left as is) when they are kept FP8 or
+        their sizes do not meet `_grouped_mm`'s 16-byte stride alignment."""
         first = self.experts[0]
+        if not isinstance(first.down_proj, nn.Linear):  # weights kept FP8: dequantised per matmul instead
+            return False
         hidden, inter = first.down_proj.weight.shape
         align = 16 // first.down_proj.weight.element_size()
         if hidden % align or inter % align:

@@ -48,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--enforce-eager", action="store_true",
                         help="no captured (compiled) decode step: every forward runs eagerly")
     parser.add_argument("--compile-cache-dir", help="Inductor's on-disk cache of compiled decode steps, kept between runs")
+    parser.add_argument("--keep-fp8", action="store_true",
+                        help="FP8 checkpoints: keep the block-scaled weights FP8 in memory (~1 byte a weight)")
     parser.add_argument("--warmup", action="store_true",
                         help="compile the decode step of every batch bucket before serving, not at first use")
     parser.add_argument("--chat-format", choices=sorted(CHAT_FORMATS),
@@ -69,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     options = {"max_model_len": args.max_model_len, "kv_cache_memory_bytes": args.kv_cache_memory,
                "max_num_seqs": args.max_num_seqs, "num_threads": args.num_threads, "chat_format": args.chat_format,
                "device": args.device, "enforce_eager": args.enforce_eager,
-               "compile_cache_dir": args.compile_cache_dir, "warmup": args.warmup}
+               "compile_cache_dir": args.compile_cache_dir, "warmup": args.warmup,
+               "keep_fp8": args.keep_fp8}
     try:
         config = EngineConfig(model=args.model, dtype=args.dtype, speculative_tokens=args.speculative_tokens,
                               seed=args.seed, **{k: v for k, v in options.items() if v is not None})
