@@ -14,6 +14,7 @@ The eager forward over the same modules is the reference path.
 """
 from __future__ import annotations
 
+import functools
 import time
 
 import torch
@@ -35,6 +36,9 @@ def bucket(n: int, smallest: int = 1) -> int:
     return size
 
 
+MAIN = -1  # the step kind of the main model; k >= 0 is MTP module k
+
+
 class CapturedDecode:
     def __init__(self, model: DeepseekV3ForCausalLM, cache: PagedLatentCache, max_num_seqs: int, max_context: int):
         """max_context: the most positions a row reaches (max_model_len plus the drafts' lookahead)."""
@@ -42,33 +46,45 @@ class CapturedDecode:
         self.cache = cache
         self.max_batch = bucket(max_num_seqs)
         self.max_blocks = bucket(-(-max_context // cache.block_size))
-        self.steps: dict[tuple[int, int, int], object] = {}  # (batch, blocks, tokens per row) -> step
-        self.compile_seconds: dict[tuple[int, int, int], float] = {}
+        # (kind, batch, blocks, tokens per row) -> compiled step, and the seconds its compile took
+        self.steps: dict[tuple[int, int, int, int], object] = {}
+        self.compile_seconds: dict[tuple[int, int, int, int], float] = {}
 
-    def step_fn(self, ids: torch.Tensor, starts: torch.Tensor, tables: torch.Tensor, storage: torch.Tensor):
+    def main_step(self, h_prev, ids: torch.Tensor, starts: torch.Tensor, tables: torch.Tensor, storage: torch.Tensor):
         """ids [B, T], starts [B], tables [B, n_blocks] -> greedy tokens [B, T], hidden [B, T, hidden],
-        new latents [L, B, T, r + rope]. Pure: reads the cache storage, writes nothing."""
+        new latents [L, B, T, r + rope]. Pure: reads the cache storage, writes nothing. (h_prev unused.)"""
         view = BatchView(storage, self.cache.block_size, tables, starts, ids.shape[1])
         hidden = self.model.hidden_states(ids, view.positions, view)
-        tokens = self.model.lm_head(hidden).float().argmax(-1)
-        return tokens, hidden, view.latents()
+        return self.model.lm_head(hidden).float().argmax(-1), hidden, view.latents()
 
-    def shape_for(self, n: int, context: int, t: int) -> tuple[int, int, int]:
-        """(batch bucket, context bucket in blocks, tokens per row) for n rows reaching `context` positions."""
-        return bucket(n), min(bucket(-(-context // self.cache.block_size), 4), self.max_blocks), t
+    def mtp_step(self, depth: int, h_prev: torch.Tensor, ids: torch.Tensor, starts: torch.Tensor, tables: torch.Tensor,
+                 storage: torch.Tensor):
+        """MTP module `depth` over h_prev [B, T, hidden] and next tokens ids [B, T] -> its greedy
+        drafts [B, T], hidden [B, T, hidden], new latents [1, B, T, r + rope]."""
+        view = BatchView(storage, self.cache.block_size, tables, starts, ids.shape[1])
+        hidden = self.model.mtp_hidden(depth, h_prev, ids, view.positions, view)
+        return self.model.mtp_logits(depth, hidden).float().argmax(-1), hidden, view.latents()
 
-    def _get(self, shape: tuple[int, int, int]):
+    def shape_for(self, kind: int, n: int, context: int, t: int) -> tuple[int, int, int, int]:
+        """(kind, batch bucket, context bucket in blocks, tokens per row) for n rows reaching `context` positions."""
+        return kind, bucket(n), min(bucket(-(-context // self.cache.block_size), 4), self.max_blocks), t
+
+    def _get(self, shape: tuple[int, int, int, int]):
         step = self.steps.get(shape)
         if step is None:
-            step = torch.compile(self.step_fn, fullgraph=True, dynamic=False, options=INDUCTOR_OPTIONS)
+            kind, b, _, t = shape
+            fn = self.main_step if kind == MAIN else functools.partial(self.mtp_step, kind)
+            step = torch.compile(fn, fullgraph=True, dynamic=False, options=INDUCTOR_OPTIONS)
             start = time.perf_counter()
-            self._run(step, shape, [0] * shape[0], [[0] * shape[2]] * shape[0], [[]] * shape[0])  # compiles
+            self._run(step, shape, [0] * b, [[0] * t] * b, [[]] * b)  # compiles
             self.compile_seconds[shape] = time.perf_counter() - start
             self.steps[shape] = step
         return step
 
-    def _run(self, step, shape, starts: list[int], rows: list[list[int]], block_tables: list[list[int]]):
-        b, n_blocks, t = shape
+    def _run(self, step, shape, starts: list[int], rows: list[list[int]], block_tables: list[list[int]],
+             h_prev: torch.Tensor | None = None):
+        """Pad to the shape, run the step; the real rows' outputs and inputs on the device."""
+        _, b, n_blocks, t = shape
         device, n = self.cache.device, len(rows)
         ids = torch.zeros(b, t, dtype=torch.long)
         ids[:n] = torch.tensor(rows, dtype=torch.long)
@@ -79,26 +95,34 @@ class CapturedDecode:
             k = min(len(table), n_blocks)
             tables[i, :k] = torch.tensor(table[:k], dtype=torch.long)
         ids, starts_t, tables = ids.to(device), starts_t.to(device), tables.to(device)
+        h = self.model.lm_head.weight.new_zeros(b, t, self.model.config.hidden_size)  # [B, T, hidden]
+        if h_prev is not None:
+            h[:n] = h_prev
         # Once compiled, only the guards that pick among the shapes are checked: the weights are frozen
         # into the code, so the rest (hundreds of parameter guards, ~0.4 ms a step) cannot fail.
         with torch.compiler.set_stance(skip_guard_eval_unsafe=shape in self.steps):
-            tokens, hidden, latents = step(ids, starts_t, tables, self.cache.storage)
+            tokens, hidden, latents = step(h, ids, starts_t, tables, self.cache.storage)
         return tokens[:n], hidden[:n], latents[:, :n], starts_t[:n], tables[:n]
 
     @torch.inference_mode()
     def warmup(self, max_num_seqs: int, t: int) -> None:
-        """Compile the step of every batch bucket up to max_num_seqs at the smallest context bucket."""
+        """Compile the main step of every batch bucket up to max_num_seqs at the smallest context bucket."""
         n = 1
         while n <= bucket(max_num_seqs):
-            self._get(self.shape_for(n, 1, t))
+            self._get(self.shape_for(MAIN, n, 1, t))
             n *= 2
 
-    def __call__(self, rows: list[list[int]], starts: list[int], block_tables: list[list[int]]):
-        """Rows of T tokens at positions starts[b].. -> greedy tokens [n, T] (host), hidden [n, T, hidden].
-        Block tables must cover starts + T; the new latents are stored before returning."""
+    def __call__(self, rows: list[list[int]], starts: list[int], block_tables: list[list[int]], kind: int = MAIN,
+                 h_prev: torch.Tensor | None = None, counts: list[int] | None = None):
+        """Rows of T tokens at positions starts[b].. (the first counts[b] real, default all) through
+        the main model or MTP module `kind` (with h_prev [n, T, hidden]) -> greedy tokens [n, T] (host),
+        hidden [n, T, hidden]. Block tables must cover starts + T; the real tokens' latents are stored
+        before returning."""
         t = len(rows[0])
-        shape = self.shape_for(len(rows), max(starts) + t, t)
-        tokens, hidden, latents, starts_t, tables = self._run(self._get(shape), shape, starts, rows, block_tables)
-        slots = self.cache.slots(tables, starts_t, torch.full_like(starts_t, t), t)  # [n * T]
-        self.cache.write(0, slots, latents.flatten(1, 2))  # [L, n * T, r + rope]
+        shape = self.shape_for(kind, len(rows), max(starts) + t, t)
+        tokens, hidden, latents, starts_t, tables = self._run(self._get(shape), shape, starts, rows, block_tables, h_prev)
+        counts_t = torch.full_like(starts_t, t) if counts is None else torch.tensor(counts, device=starts_t.device)
+        valid = torch.arange(t, device=starts_t.device) < counts_t.unsqueeze(1)  # [n, T]
+        first = 0 if kind == MAIN else self.model.config.num_hidden_layers + kind
+        self.cache.write(first, self.cache.slots(tables, starts_t, counts_t, t), latents[:, valid])  # [L, N_valid, *]
         return tokens.cpu(), hidden

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import torch
+import torch.nn.functional as F
 
 from model_runtime.engine.captured import CapturedDecode
 from model_runtime.engine.kv_cache import PagedLatentCache
@@ -156,6 +157,9 @@ class ModelRunner:
             seq.num_mtp_computed += counts[i]
             seq.mtp_pending.clear()
         drafting = [i for i, s in enumerate(seqs) if not s.is_prefilling]
+        if self.captured is not None and len(drafting) == len(seqs) <= self.captured.max_batch \
+                and max(counts) <= self.k + 1 and all(map(_greedy_only, seqs)):
+            return self._draft_captured(seqs, h_prev, next_ids, starts, counts, results)
         h = self._mtp(0, seqs, h_prev, next_ids, starts, counts)
         if not drafting:
             return
@@ -174,6 +178,26 @@ class ModelRunner:
             if depth + 1 < self.k:
                 positions = [p + 1 for p in positions]
                 h = self._mtp(depth + 1, seqs, h, torch.tensor(tokens).unsqueeze(1), positions, [1] * len(seqs))
+
+    def _draft_captured(self, seqs, h_prev, next_ids, starts, counts, results) -> None:
+        """Greedy drafting through compiled MTP steps: the catch-up over the k+1 (or fewer) verified
+        positions gives the first draft at each row's last one; each further depth is one more step."""
+        tables = [s.block_table for s in seqs]
+        pad = self.k + 1 - h_prev.shape[1]  # to the compiled width k+1
+        kind = lambda depth: min(depth, len(self.model.mtp_layers) - 1)  # noqa: E731 (k > n_mtp reuses the last)
+        rows = F.pad(next_ids, (0, pad)).tolist()  # [B, k+1]
+        tokens, h = self.captured(rows, starts, tables, kind(0), F.pad(h_prev, (0, 0, 0, pad)), counts)  # [B, k+1], [B, k+1, hidden]
+        last = torch.tensor(counts) - 1  # [B]: each row's last real position
+        drafts = tokens[torch.arange(len(seqs)), last]  # [B]
+        h = h[torch.arange(len(seqs), device=h.device), last.to(h.device)].unsqueeze(1)  # [B, 1, hidden]
+        positions = [s + c for s, c in zip(starts, counts, strict=True)]
+        for depth in range(self.k):
+            for seq, token in zip(seqs, drafts.tolist(), strict=True):
+                results[seq].drafts.append(token)
+                results[seq].draft_probs.append(None)
+            if depth + 1 < self.k:
+                tokens, h = self.captured(drafts.view(-1, 1).tolist(), positions, tables, kind(depth + 1), h)
+                drafts, positions = tokens[:, 0], [p + 1 for p in positions]
 
     def _mtp(self, depth, seqs, h_prev, next_ids, starts, counts) -> torch.Tensor:
         next_ids = next_ids.to(self.device)

@@ -1,11 +1,13 @@
 """The captured (compiled, fixed-shape) decode step gives the eager path's greedy output.
 
-Compiling is slow, so this file compiles two shapes in all: batch bucket 2 with one token per row,
-and batch bucket 1 with two (MTP verification, k = 1). Both run the tiny test model.
+Compiling is slow, so this file compiles three shapes in all: batch bucket 2 with one token per row,
+and with MTP (k = 1) batch bucket 1 with two tokens per row for the main model (verification) and
+for the MTP module (catch-up and draft). All run the tiny test model.
 """
 import pytest
 
 from model_runtime import LLM, SamplingParams
+from model_runtime.engine.captured import MAIN
 from tests.model_runtime.engine.conftest import greedy_reference
 
 PROMPTS = [[5, 6, 7, 8, 9], list(range(10, 21))]
@@ -28,8 +30,8 @@ def test_captured_greedy_equals_eager_and_recompute(tiny_checkpoint, reference, 
     captured = LLM(str(path), dtype="float32", max_num_seqs=2, compile_cache_dir=str(tmp_path))
     assert _outputs(eager, PROMPTS) == _outputs(captured, PROMPTS) == reference
     steps = captured.engine.runner.captured
-    assert list(steps.steps) == [(2, 4, 1)]  # both requests decode together: one shape compiled and used
-    assert steps.compile_seconds[(2, 4, 1)] > 0
+    assert list(steps.steps) == [(MAIN, 2, 4, 1)]  # both requests decode together: one shape compiled and used
+    assert steps.compile_seconds[(MAIN, 2, 4, 1)] > 0
     # a sampled request takes the eager path beside it, and the cache stays consistent for both
     sampled = SamplingParams(temperature=1.0, max_tokens=12, seed=3, ignore_eos=True)
     assert _outputs(captured, PROMPTS[:1], sampled) == _outputs(eager, PROMPTS[:1], sampled)
@@ -40,6 +42,11 @@ def test_captured_mtp_verification_keeps_greedy_output(tiny_checkpoint, referenc
     path, _ = tiny_checkpoint
     llm = LLM(str(path), dtype="float32", speculative_tokens=1, max_num_seqs=1)
     assert _outputs(llm, PROMPTS[1:]) == reference[1:]
-    assert list(llm.engine.runner.captured.steps) == [(1, 4, 2)]  # last token + one draft per row
+    # the main step verifies the last token + one draft; the MTP step catches up on up to two positions
+    assert sorted(llm.engine.runner.captured.steps) == [(MAIN, 1, 4, 2), (0, 1, 4, 2)]
     stats = llm.stats()
-    assert stats["spec_tokens_proposed"] > 0
+    eager = LLM(str(path), dtype="float32", speculative_tokens=1, max_num_seqs=1, enforce_eager=True)
+    assert _outputs(eager, PROMPTS[1:]) == reference[1:]
+    # the compiled MTP step drafts what the eager one does: the same drafts proposed and accepted
+    assert stats["spec_tokens_proposed"] == eager.stats()["spec_tokens_proposed"] > 0
+    assert stats["spec_tokens_accepted"] == eager.stats()["spec_tokens_accepted"]
