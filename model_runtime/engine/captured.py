@@ -83,7 +83,7 @@ class CapturedDecode:
 
     def _run(self, step, shape, starts: list[int], rows: list[list[int]], block_tables: list[list[int]],
              h_prev: torch.Tensor | None = None):
-        """Pad to the shape, run the step; the real rows' outputs and inputs on the device."""
+        """Pad to the shape, run the step; the real rows' outputs."""
         _, b, n_blocks, t = shape
         device, n = self.cache.device, len(rows)
         ids = torch.zeros(b, t, dtype=torch.long)
@@ -102,7 +102,7 @@ class CapturedDecode:
         # into the code, so the rest (hundreds of parameter guards, ~0.4 ms a step) cannot fail.
         with torch.compiler.set_stance(skip_guard_eval_unsafe=shape in self.steps):
             tokens, hidden, latents = step(h, ids, starts_t, tables, self.cache.storage)
-        return tokens[:n], hidden[:n], latents[:, :n], starts_t[:n], tables[:n]
+        return tokens[:n], hidden[:n], latents[:, :n]
 
     @torch.inference_mode()
     def warmup(self, max_num_seqs: int, t: int) -> None:
@@ -120,9 +120,12 @@ class CapturedDecode:
         before returning."""
         t = len(rows[0])
         shape = self.shape_for(kind, len(rows), max(starts) + t, t)
-        tokens, hidden, latents, starts_t, tables = self._run(self._get(shape), shape, starts, rows, block_tables, h_prev)
-        counts_t = torch.full_like(starts_t, t) if counts is None else torch.tensor(counts, device=starts_t.device)
-        valid = torch.arange(t, device=starts_t.device) < counts_t.unsqueeze(1)  # [n, T]
+        tokens, hidden, latents = self._run(self._get(shape), shape, starts, rows, block_tables, h_prev)
         first = 0 if kind == MAIN else self.model.config.num_hidden_layers + kind
-        self.cache.write(first, self.cache.slots(tables, starts_t, counts_t, t), latents[:, valid])  # [L, N_valid, *]
+        if counts is None:
+            counts, new = [t] * len(rows), latents.flatten(1, 2)  # [L, n * T, r + rope]
+        else:
+            valid = torch.arange(t) < torch.tensor(counts).unsqueeze(1)  # [n, T]
+            new = latents[:, valid.to(latents.device)]  # [L, N_valid, r + rope]
+        self.cache.write(first, self.cache.slots(block_tables, starts, counts), new)
         return tokens.cpu(), hidden

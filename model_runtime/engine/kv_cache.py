@@ -28,14 +28,14 @@ class PagedLatentCache:
     def view(self, tables: torch.Tensor, starts: torch.Tensor, t: int) -> "BatchView":
         return BatchView(self.storage, self.block_size, tables, starts, t)
 
-    def slots(self, tables: torch.Tensor, starts: torch.Tensor, counts: torch.Tensor, t: int) -> torch.Tensor:
-        """Cache slots of the real new tokens, row by row: tables [B, n_blocks] covering starts + counts,
-        starts/counts [B] -> [N_valid], N_valid = counts.sum()."""
-        q_pos = starts.unsqueeze(1) + torch.arange(t, device=starts.device)  # [B, T]
-        valid = torch.arange(t, device=starts.device) < counts.unsqueeze(1)  # [B, T]
-        q_pos = q_pos.clamp(max=tables.shape[1] * self.block_size - 1)
-        slots = tables.gather(1, q_pos // self.block_size) * self.block_size + q_pos % self.block_size
-        return slots[valid]
+    def slots(self, block_tables: list[list[int]], starts: list[int], counts: list[int]) -> torch.Tensor:
+        """Cache slots of the real new tokens, row by row (computed on the host: a few Python
+        operations cost less than a dozen tiny tensor ops) -> [sum(counts)] on the cache's device."""
+        bs = self.block_size
+        slots = [table[p // bs] * bs + p % bs
+                 for table, start, count in zip(block_tables, starts, counts, strict=True)
+                 for p in range(start, start + count)]
+        return torch.tensor(slots, dtype=torch.long).to(self.device)
 
     def write(self, first_layer: int, slots: torch.Tensor, latents: torch.Tensor) -> None:
         """latents [L, N, r + rope] of layers first_layer.. into slots [N]: one index write."""

@@ -35,20 +35,19 @@ class ModelRunner:
 
     # ---- helpers -------------------------------------------------------------------------
     def _paged(self, seqs: list[Sequence], starts: list[int], counts: list[int], forward) -> torch.Tensor:
-        """Run forward(view, t) over the paged cache for rows of counts[b] new tokens at starts[b],
-        then store the new latents of every layer it ran with one index write. Returns its output."""
+        """Run forward(view) over the paged cache for rows of counts[b] new tokens at starts[b], then
+        store the new latents of every layer it ran with one index write. Returns its output."""
         bs, device, t = self.cache.block_size, self.device, max(counts)
-        n_blocks = -(-max(s + c for s, c in zip(starts, counts, strict=True)) // bs)
-        tables = torch.zeros(len(seqs), n_blocks, dtype=torch.long)  # [B, blocks covering the new tokens]
+        n_blocks = -(-max(starts) // bs)  # blocks covering the past
+        tables = torch.zeros(len(seqs), n_blocks, dtype=torch.long)  # [B, n_blocks]
         for i, seq in enumerate(seqs):
             n = min(len(seq.block_table), n_blocks)
             tables[i, :n] = torch.tensor(seq.block_table[:n], dtype=torch.long)
-        tables = tables.to(device)
-        starts_t, counts_t = torch.tensor(starts, device=device), torch.tensor(counts, device=device)
-        view = self.cache.view(tables[:, : -(-max(starts) // bs)], starts_t, t)
+        view = self.cache.view(tables.to(device), torch.tensor(starts, device=device), t)
         out = forward(view)
-        valid = torch.arange(t, device=device) < counts_t.unsqueeze(1)  # [B, T]: real (not padding) tokens
-        self.cache.write(view.first_layer, self.cache.slots(tables, starts_t, counts_t, t), view.latents()[:, valid])
+        valid = torch.arange(t) < torch.tensor(counts).unsqueeze(1)  # [B, T]: real (not padding) tokens
+        slots = self.cache.slots([s.block_table for s in seqs], starts, counts)
+        self.cache.write(view.first_layer, slots, view.latents()[:, valid.to(device)])
         return out
 
     def _forward(self, seqs: list[Sequence], rows: list[list[int]], starts: list[int]) -> torch.Tensor:
@@ -119,7 +118,8 @@ class ModelRunner:
         the accepted drafts (those equal to it) and the next token, by tensor ops."""
         choices, hidden = self.captured(rows, starts, [s.block_table for s in seqs])  # [B, 1+k], [B, 1+k, hidden]
         k = choices.shape[1] - 1
-        accepted = accepted_greedy(choices, torch.tensor([r[1:] for r in rows]).view(len(rows), k)).tolist()  # [B]
+        accepted = accepted_greedy(choices, torch.tensor([r[1:] for r in rows]).view(len(rows), k)).tolist() if k \
+            else [0] * len(rows)  # [B]
         self.spec_proposed += k * len(seqs)
         self.spec_accepted += sum(accepted)
         return {seq: self._verified(seq, hidden[i], StepResult(row[: n + 1], [None] * (n + 1)))

@@ -12,7 +12,9 @@ Expert compute is grouped by expert: token copies are sorted by expert id and ea
 its contiguous slice. For inference, `MoE.fuse()` stacks the experts' weights (each expert's
 parameters become views of the stack, so names and state dict are unchanged) and the slices run as
 one `torch._grouped_mm` per projection, with no host sync: the form a compiled step can capture.
-Training (gradients on) keeps one matmul per active expert.
+With few token copies (at most half the experts: decoding a small batch) the chosen experts'
+weights are gathered instead and run as batched matrix-vector products. Training (gradients on)
+keeps one matmul per active expert.
 """
 from __future__ import annotations
 
@@ -142,6 +144,8 @@ class MoE(nn.Module):
         """Sum of weighted expert outputs. x [N, hidden], idx/weights [N, top_k] -> [N, hidden]."""
         top_k = idx.shape[1]
         flat = idx.reshape(-1)  # [N * top_k]: one row per (token, chosen expert)
+        if self.w13 is not None and not torch.is_grad_enabled() and 2 * flat.shape[0] <= self.n_experts:
+            return self._gathered(x, flat, weights)
         order = flat.argsort(stable=True)
         token_of = order // top_k
         # [E]; a one-hot sum rather than bincount, which Inductor cannot lower
@@ -159,3 +163,14 @@ class MoE(nn.Module):
         out = out.float() * weights.reshape(-1)[order].unsqueeze(-1)
         y = torch.zeros(x.shape, dtype=torch.float32, device=x.device).index_add_(0, token_of, out)
         return y.to(x.dtype)
+
+    def _gathered(self, x: torch.Tensor, flat: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Few token copies (decode of a small batch): gather just the chosen experts' weights and run
+        them as batched matrix-vector products, reading no expert that was not picked.
+        x [N, hidden], flat [N * top_k] expert ids, weights [N, top_k] -> [N, hidden]."""
+        n, top_k = weights.shape
+        x_rep = x.repeat_interleave(top_k, dim=0).unsqueeze(-1)  # [N * top_k, hidden, 1]
+        gate, up = torch.bmm(self.w13[flat], x_rep).squeeze(-1).chunk(2, dim=-1)  # [N * top_k, I] each
+        out = torch.bmm(self.w2[flat], (F.silu(gate) * up).unsqueeze(-1)).squeeze(-1)  # [N * top_k, hidden]
+        out = out.float().view(n, top_k, -1) * weights.unsqueeze(-1)  # [N, top_k, hidden]
+        return out.sum(dim=1).to(x.dtype)

@@ -24,6 +24,18 @@ def test_fused_experts_match_the_per_expert_loop():
     assert torch.equal(fused.argmax(-1), loop.argmax(-1))
 
 
+def test_a_single_token_gathers_its_experts_and_matches_the_loop():
+    """1 token x top-4 of 16 experts: few enough copies for the gathered path."""
+    model = DeepseekV3ForCausalLM(ModelConfig.from_dict(tiny_config())).eval()
+    randomize_(model, seed=5)
+    ids = torch.randint(0, 256, (1, 1), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        loop = model(ids)
+        model.fuse_experts()
+        gathered = model(ids)
+    assert (gathered - loop).abs().max() < 1e-5
+
+
 def test_experts_that_break_the_stride_alignment_stay_unfused():
     model = DeepseekV3ForCausalLM(ModelConfig.from_dict(tiny_config(moe_intermediate_size=6))).eval()
     model.fuse_experts()
