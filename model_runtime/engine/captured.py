@@ -15,6 +15,8 @@ The eager forward over the same modules is the reference path.
 from __future__ import annotations
 
 import functools
+import logging
+import threading
 import time
 
 import torch
@@ -36,19 +38,26 @@ def bucket(n: int, smallest: int = 1) -> int:
     return size
 
 
+log = logging.getLogger(__name__)
 MAIN = -1  # the step kind of the main model; k >= 0 is MTP module k
 
 
 class CapturedDecode:
-    def __init__(self, model: DeepseekV3ForCausalLM, cache: PagedLatentCache, max_num_seqs: int, max_context: int):
-        """max_context: the most positions a row reaches (max_model_len plus the drafts' lookahead)."""
+    def __init__(self, model: DeepseekV3ForCausalLM, cache: PagedLatentCache, max_num_seqs: int, max_context: int,
+                 background: bool = False):
+        """max_context: the most positions a row reaches (max_model_len plus the drafts' lookahead).
+        background: compile a missing shape in a thread while the caller's steps run eagerly (a
+        server's first requests do not wait 20-50 s); otherwise compile it at once."""
         self.model = model
         self.cache = cache
+        self.background = background
+        self._compiler: threading.Thread | None = None
         self.max_batch = bucket(max_num_seqs)
         self.max_blocks = bucket(-(-max_context // cache.block_size))
         # (kind, batch, blocks, tokens per row) -> compiled step, and the seconds its compile took
         self.steps: dict[tuple[int, int, int, int], object] = {}
         self.compile_seconds: dict[tuple[int, int, int, int], float] = {}
+        self.failed: set[tuple[int, int, int, int]] = set()  # shapes whose compile raised (background only)
 
     def main_step(self, h_prev, ids: torch.Tensor, starts: torch.Tensor, tables: torch.Tensor, storage: torch.Tensor):
         """ids [B, T], starts [B], tables [B, n_blocks] -> greedy tokens [B, T], hidden [B, T, hidden],
@@ -68,6 +77,33 @@ class CapturedDecode:
     def shape_for(self, kind: int, n: int, context: int, t: int) -> tuple[int, int, int, int]:
         """(kind, batch bucket, context bucket in blocks, tokens per row) for n rows reaching `context` positions."""
         return kind, bucket(n), min(bucket(-(-context // self.cache.block_size), 4), self.max_blocks), t
+
+    def available(self, wanted: list[tuple[int, int, int, int]]) -> bool:
+        """Whether steps of these (kind, rows, context positions, tokens per row) can run compiled now.
+        Missing shapes compile at once, or in the background (False until they all have, and while
+        any compile runs: Dynamo's stance is process-wide, so no compiled step overlaps a compile)."""
+        shapes = [self.shape_for(*w) for w in wanted]
+        missing = [shape for shape in shapes if shape not in self.steps]
+        if (self._compiler is not None and self._compiler.is_alive()) or self.failed.intersection(shapes):
+            return False
+        if not missing:
+            return True
+        if not self.background:
+            for shape in missing:
+                self._get(shape)
+            return True
+        self._compiler = threading.Thread(target=self._compile_all, args=(missing,), name="compile-decode", daemon=True)
+        self._compiler.start()
+        return False
+
+    @torch.inference_mode()
+    def _compile_all(self, shapes: list[tuple[int, int, int, int]]) -> None:
+        for shape in shapes:
+            try:
+                self._get(shape)
+            except Exception:  # a shape that cannot compile stays eager; the server keeps serving
+                log.exception("compiling the decode step %s failed; it runs eagerly", shape)
+                self.failed.add(shape)
 
     def _get(self, shape: tuple[int, int, int, int]):
         step = self.steps.get(shape)

@@ -53,7 +53,8 @@ class LLMEngine:
         if not config.enforce_eager:
             if config.compile_cache_dir:
                 os.environ["TORCHINDUCTOR_CACHE_DIR"] = config.compile_cache_dir  # read by Inductor, not by us
-            captured = CapturedDecode(self.model, self.cache, config.max_num_seqs, self.max_model_len + lookahead)
+            captured = CapturedDecode(self.model, self.cache, config.max_num_seqs, self.max_model_len + lookahead,
+                                      background=config.compile_in_background)
         self.runner = ModelRunner(self.model, self.cache, config.speculative_tokens if speculate else 0, captured)
         if captured is not None and config.warmup:
             start = time.perf_counter()

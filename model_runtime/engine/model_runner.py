@@ -13,7 +13,7 @@ from collections import defaultdict
 import torch
 import torch.nn.functional as F
 
-from model_runtime.engine.captured import CapturedDecode
+from model_runtime.engine.captured import MAIN, CapturedDecode
 from model_runtime.engine.kv_cache import PagedLatentCache
 from model_runtime.engine.outputs import StepResult
 from model_runtime.engine.sampler import accepted_greedy, logprob_of, processed, sample, verify_drafts
@@ -96,7 +96,9 @@ class ModelRunner:
     def _decode(self, seqs: list[Sequence]) -> dict[Sequence, StepResult]:
         rows = [[s.token_ids[-1]] + s.drafts for s in seqs]
         starts = [s.num_computed for s in seqs]
-        if self.captured is not None and len(seqs) <= self.captured.max_batch and all(map(_greedy_only, seqs)):
+        t = len(rows[0])
+        if self.captured is not None and len(seqs) <= self.captured.max_batch and all(map(_greedy_only, seqs)) \
+                and self.captured.available([(MAIN, len(seqs), max(starts) + t, t)]):
             return self._decode_captured(seqs, rows, starts)
         hidden = self._forward(seqs, rows, starts)  # [B, 1+k, hidden]
         logits = self.model.lm_head(hidden).float().cpu()  # [B, 1+k, V], sampled on the host
@@ -159,7 +161,11 @@ class ModelRunner:
         drafting = [i for i, s in enumerate(seqs) if not s.is_prefilling]
         if self.captured is not None and len(drafting) == len(seqs) <= self.captured.max_batch \
                 and max(counts) <= self.k + 1 and all(map(_greedy_only, seqs)):
-            return self._draft_captured(seqs, h_prev, next_ids, starts, counts, results)
+            end = max(s + c for s, c in zip(starts, counts, strict=True))  # positions the catch-up reaches
+            chain = [(self._mtp_kind(d), len(seqs), end + d, 1) for d in range(1, self.k)]
+            catch_up = (self._mtp_kind(0), len(seqs), max(starts) + self.k + 1, self.k + 1)  # as __call__ pads it
+            if self.captured.available([catch_up] + chain):
+                return self._draft_captured(seqs, h_prev, next_ids, starts, counts, results)
         h = self._mtp(0, seqs, h_prev, next_ids, starts, counts)
         if not drafting:
             return
@@ -184,9 +190,8 @@ class ModelRunner:
         positions gives the first draft at each row's last one; each further depth is one more step."""
         tables = [s.block_table for s in seqs]
         pad = self.k + 1 - h_prev.shape[1]  # to the compiled width k+1
-        kind = lambda depth: min(depth, len(self.model.mtp_layers) - 1)  # noqa: E731 (k > n_mtp reuses the last)
         rows = F.pad(next_ids, (0, pad)).tolist()  # [B, k+1]
-        tokens, h = self.captured(rows, starts, tables, kind(0), F.pad(h_prev, (0, 0, 0, pad)), counts)  # [B, k+1], [B, k+1, hidden]
+        tokens, h = self.captured(rows, starts, tables, self._mtp_kind(0), F.pad(h_prev, (0, 0, 0, pad)), counts)  # [B, k+1], [B, k+1, hidden]
         last = torch.tensor(counts) - 1  # [B]: each row's last real position
         drafts = tokens[torch.arange(len(seqs)), last]  # [B]
         h = h[torch.arange(len(seqs), device=h.device), last.to(h.device)].unsqueeze(1)  # [B, 1, hidden]
@@ -196,8 +201,12 @@ class ModelRunner:
                 results[seq].drafts.append(token)
                 results[seq].draft_probs.append(None)
             if depth + 1 < self.k:
-                tokens, h = self.captured(drafts.view(-1, 1).tolist(), positions, tables, kind(depth + 1), h)
+                tokens, h = self.captured(drafts.view(-1, 1).tolist(), positions, tables, self._mtp_kind(depth + 1), h)
                 drafts, positions = tokens[:, 0], [p + 1 for p in positions]
+
+    def _mtp_kind(self, depth: int) -> int:
+        """The MTP module that drafts at `depth` (drafting k > n_mtp reuses the last)."""
+        return min(depth, len(self.model.mtp_layers) - 1)
 
     def _mtp(self, depth, seqs, h_prev, next_ids, starts, counts) -> torch.Tensor:
         next_ids = next_ids.to(self.device)

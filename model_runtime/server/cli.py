@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
                "max_num_seqs": args.max_num_seqs, "num_threads": args.num_threads, "chat_format": args.chat_format,
                "device": args.device, "enforce_eager": args.enforce_eager,
                "compile_cache_dir": args.compile_cache_dir, "warmup": args.warmup,
-               "keep_fp8": args.keep_fp8}
+               "keep_fp8": args.keep_fp8,
+               "compile_in_background": True}  # requests never wait for a compile
     try:
         config = EngineConfig(model=args.model, dtype=args.dtype, speculative_tokens=args.speculative_tokens,
                               seed=args.seed, **{k: v for k, v in options.items() if v is not None})

@@ -4,6 +4,8 @@ Compiling is slow, so this file compiles three shapes in all: batch bucket 2 wit
 and with MTP (k = 1) batch bucket 1 with two tokens per row for the main model (verification) and
 for the MTP module (catch-up and draft). All run the tiny test model.
 """
+import threading
+
 import pytest
 
 from model_runtime import LLM, SamplingParams
@@ -12,6 +14,11 @@ from tests.model_runtime.engine.conftest import greedy_reference
 
 PROMPTS = [[5, 6, 7, 8, 9], list(range(10, 21))]
 GREEDY = SamplingParams(temperature=0, max_tokens=12, ignore_eos=True)
+
+
+@pytest.fixture(scope="module")
+def compile_cache(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("inductor"))
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +31,10 @@ def _outputs(llm, prompts, params=GREEDY):
     return [o.outputs[0].token_ids for o in llm.generate(prompts, params)]
 
 
-def test_captured_greedy_equals_eager_and_recompute(tiny_checkpoint, reference, tmp_path):
+def test_captured_greedy_equals_eager_and_recompute(tiny_checkpoint, reference, compile_cache):
     path, _ = tiny_checkpoint
     eager = LLM(str(path), dtype="float32", enforce_eager=True, max_num_seqs=2)
-    captured = LLM(str(path), dtype="float32", max_num_seqs=2, compile_cache_dir=str(tmp_path))
+    captured = LLM(str(path), dtype="float32", max_num_seqs=2, compile_cache_dir=compile_cache)
     assert _outputs(eager, PROMPTS) == _outputs(captured, PROMPTS) == reference
     steps = captured.engine.runner.captured
     assert list(steps.steps) == [(MAIN, 2, 4, 1)]  # both requests decode together: one shape compiled and used
@@ -36,6 +43,27 @@ def test_captured_greedy_equals_eager_and_recompute(tiny_checkpoint, reference, 
     sampled = SamplingParams(temperature=1.0, max_tokens=12, seed=3, ignore_eos=True)
     assert _outputs(captured, PROMPTS[:1], sampled) == _outputs(eager, PROMPTS[:1], sampled)
     assert captured.stats()["kv_blocks_used"] == 0
+
+
+def test_a_background_compile_serves_eagerly_until_the_step_is_ready(tiny_checkpoint, reference, compile_cache):
+    """As `serve` runs it: the first requests of a new shape do not wait for its compile."""
+    path, _ = tiny_checkpoint
+    llm = LLM(str(path), dtype="float32", max_num_seqs=2, compile_cache_dir=compile_cache, compile_in_background=True)
+    steps = llm.engine.runner.captured
+    release = threading.Event()
+    compile_all = steps._compile_all
+    steps._compile_all = lambda shapes: release.wait() and compile_all(shapes)  # held until we let it go
+    calls = []
+    run = steps._run
+    steps._run = lambda *args: calls.append(args[1]) or run(*args)
+    assert _outputs(llm, PROMPTS) == reference  # all eager: the compile has not run yet
+    assert calls == [] and steps._compiler.is_alive()
+    release.set()
+    steps._compiler.join()
+    assert list(steps.steps) == [(MAIN, 2, 4, 1)]
+    calls.clear()
+    assert _outputs(llm, PROMPTS) == reference
+    assert calls and set(calls) == {(MAIN, 2, 4, 1)}  # now through the compiled step
 
 
 def test_captured_mtp_verification_keeps_greedy_output(tiny_checkpoint, reference):
