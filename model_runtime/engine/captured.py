@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 import threading
 import time
 
@@ -39,6 +40,7 @@ def bucket(n: int, smallest: int = 1) -> int:
 
 
 log = logging.getLogger(__name__)
+COMPILE_SWITCH_INTERVAL_S = 1e-4  # GIL switch interval while a background compile runs (default 5e-3)
 MAIN = -1  # the step kind of the main model; k >= 0 is MTP module k
 
 
@@ -98,12 +100,20 @@ class CapturedDecode:
 
     @torch.inference_mode()
     def _compile_all(self, shapes: list[tuple[int, int, int, int]]) -> None:
-        for shape in shapes:
-            try:
-                self._get(shape)
-            except Exception:  # a shape that cannot compile stays eager; the server keeps serving
-                log.exception("compiling the decode step %s failed; it runs eagerly", shape)
-                self.failed.add(shape)
+        # The compile is Python holding the GIL; each op of an eager step gives the GIL up and waits up
+        # to one switch interval to get it back. A short interval while compiling keeps those steps
+        # from crawling (process-wide, so it is restored at once after).
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(COMPILE_SWITCH_INTERVAL_S)
+        try:
+            for shape in shapes:
+                try:
+                    self._get(shape)
+                except Exception:  # a shape that cannot compile stays eager; the server keeps serving
+                    log.exception("compiling the decode step %s failed; it runs eagerly", shape)
+                    self.failed.add(shape)
+        finally:
+            sys.setswitchinterval(interval)
 
     def _get(self, shape: tuple[int, int, int, int]):
         step = self.steps.get(shape)
