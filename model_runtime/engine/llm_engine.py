@@ -50,7 +50,7 @@ class LLMEngine:
         self.block_manager = BlockManager(num_blocks, config.block_size, config.enable_prefix_caching)
         self.scheduler = Scheduler(config, self.block_manager, speculate)
         captured = None
-        if not config.enforce_eager:
+        if not config.enforce_eager and not config.keep_fp8:  # FP8 experts run one matmul each: not capturable
             if config.compile_cache_dir:
                 os.environ["TORCHINDUCTOR_CACHE_DIR"] = config.compile_cache_dir  # read by Inductor, not by us
             captured = CapturedDecode(self.model, self.cache, config.max_num_seqs, self.max_model_len + lookahead,

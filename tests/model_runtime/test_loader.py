@@ -147,3 +147,15 @@ def test_fp8_kept_in_memory_equals_the_dequantised_model(fp8_checkpoint):
     with torch.no_grad():
         assert torch.equal(kept(ids), dense(ids))
         assert torch.equal(kept(ids, absorbed=True), dense(ids, absorbed=True))
+
+
+def test_the_engine_serves_an_fp8_checkpoint_kept_fp8(fp8_checkpoint):
+    """keep_fp8 steps run eagerly (its experts cannot be fused for the compiled step) and give the
+    dequantised model's greedy output."""
+    from model_runtime import LLM, SamplingParams
+
+    path, _ = fp8_checkpoint
+    params = SamplingParams(temperature=0, max_tokens=6, ignore_eos=True)
+    kept = LLM(str(path), dtype="float32", keep_fp8=True).generate([[5, 6, 7, 8]], params)
+    dense = LLM(str(path), dtype="float32", enforce_eager=True).generate([[5, 6, 7, 8]], params)
+    assert kept[0].outputs[0].token_ids == dense[0].outputs[0].token_ids
