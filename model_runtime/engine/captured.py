@@ -59,7 +59,7 @@ class CapturedDecode:
         # (kind, batch, blocks, tokens per row) -> compiled step, and the seconds its compile took
         self.steps: dict[tuple[int, int, int, int], object] = {}
         self.compile_seconds: dict[tuple[int, int, int, int], float] = {}
-        self.failed: set[tuple[int, int, int, int]] = set()  # shapes whose compile raised (background only)
+        self.failed: set[tuple[int, int, int, int]] = set()  # shapes whose compile raised: they run eagerly
 
     def main_step(self, h_prev, ids: torch.Tensor, starts: torch.Tensor, tables: torch.Tensor, storage: torch.Tensor):
         """ids [B, T], starts [B], tables [B, n_blocks] -> greedy tokens [B, T], hidden [B, T, hidden],
@@ -91,25 +91,25 @@ class CapturedDecode:
         if not missing:
             return True
         if not self.background:
-            for shape in missing:
-                self._get(shape)
-            return True
+            self._compile_all(missing)
+            return not self.failed.intersection(shapes)
         self._compiler = threading.Thread(target=self._compile_all, args=(missing,), name="compile-decode", daemon=True)
         self._compiler.start()
         return False
 
     @torch.inference_mode()
     def _compile_all(self, shapes: list[tuple[int, int, int, int]]) -> None:
-        # The compile is Python holding the GIL; each op of an eager step gives the GIL up and waits up
-        # to one switch interval to get it back. A short interval while compiling keeps those steps
-        # from crawling (process-wide, so it is restored at once after).
+        # A shape that cannot compile (no C++ compiler, say) is logged and stays eager. In the
+        # background the compile is Python holding the GIL; each op of an eager step gives the GIL up
+        # and waits up to one switch interval to get it back. A short interval while compiling keeps
+        # those steps from crawling (process-wide, so it is restored at once after).
         interval = sys.getswitchinterval()
         sys.setswitchinterval(COMPILE_SWITCH_INTERVAL_S)
         try:
             for shape in shapes:
                 try:
                     self._get(shape)
-                except Exception:  # a shape that cannot compile stays eager; the server keeps serving
+                except Exception:
                     log.exception("compiling the decode step %s failed; it runs eagerly", shape)
                     self.failed.add(shape)
         finally:

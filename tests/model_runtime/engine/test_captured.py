@@ -78,3 +78,17 @@ def test_captured_mtp_verification_keeps_greedy_output(tiny_checkpoint, referenc
     # the compiled MTP step drafts what the eager one does: the same drafts proposed and accepted
     assert stats["spec_tokens_proposed"] == eager.stats()["spec_tokens_proposed"] > 0
     assert stats["spec_tokens_accepted"] == eager.stats()["spec_tokens_accepted"]
+
+
+def test_a_shape_that_cannot_compile_runs_eagerly(tiny_checkpoint, reference, monkeypatch):
+    """No C++ compiler, say: the step is logged as failed and the requests still complete."""
+    from model_runtime.engine import captured
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no compiler here")
+
+    monkeypatch.setattr(captured.torch, "compile", broken)
+    path, _ = tiny_checkpoint
+    llm = LLM(str(path), dtype="float32", max_num_seqs=2)
+    assert _outputs(llm, PROMPTS) == reference
+    assert llm.engine.runner.captured.failed == {(MAIN, 2, 4, 1)} and not llm.engine.runner.captured.steps
