@@ -71,14 +71,8 @@ print(json.dumps({{"tokens": 128, "ours_ms": t_ours * 1e3, "transformers_ms": t_
 """
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--out", default="bench-out/load")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args()
-    out = Path(args.out)
-    ckpt = out / "checkpoint"
+def random_checkpoint(ckpt: Path) -> Path:
+    """Write the random ~162M-parameter checkpoint (bf16, 100 MB shards) unless it is there."""
     if not (ckpt / "config.json").exists():
         import torch
 
@@ -91,7 +85,17 @@ def main() -> None:
             for p in model.parameters():
                 p.normal_(0, 0.02) if p.dim() > 1 else p.fill_(1.0)
         save_checkpoint(model, config, ckpt, dtype=torch.bfloat16, max_shard_bytes=100 << 20)
-        del model
+    return ckpt
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default="bench-out/load")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    out = Path(args.out)
+    ckpt = random_checkpoint(out / "checkpoint")
     disk_mb = sum(f.stat().st_size for f in ckpt.glob("*.safetensors")) / 2**20
     results = {"checkpoint_mb": disk_mb, "threads": args.threads, "load": []}
     for dtype in ("bfloat16", "float32"):

@@ -2,8 +2,10 @@
 
 A block becomes shareable once its tokens *and the token after it* are known and computed: the
 MTP layer's cache entry at a block's last position depends on that next token, so it is part of
-the block's hash (parent hash, block tokens, next token). Freed blocks keep their hash and stay
-reusable until they are handed out again (least recently freed first).
+the block's hash (parent hash, block tokens, next token). A hash match is a hit only when the
+block's own identity (parent block, tokens, next token) equals the lookup's: a 64-bit collision
+never hands one prompt another's cache. Freed blocks keep their identity and stay reusable until
+they are handed out again (least recently freed first).
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ class BlockManager:
         self.enable_prefix_caching = enable_prefix_caching
         self.ref_count = [0] * num_blocks
         self.hash_of: list[int | None] = [None] * num_blocks
+        self.identity_of: list[tuple | None] = [None] * num_blocks  # (parent block, tokens, next token)
         self.block_of_hash: dict[int, int] = {}
         self.free: OrderedDict[int, None] = OrderedDict((i, None) for i in range(num_blocks))
         self.queried_tokens = 0  # prompt tokens looked up in the prefix cache (per admission attempt)
@@ -48,7 +51,7 @@ class BlockManager:
         old = self.hash_of[block]
         if old is not None:  # evict its cached identity
             self.block_of_hash.pop(old, None)
-            self.hash_of[block] = None
+            self.hash_of[block] = self.identity_of[block] = None
         self.ref_count[block] = 1
         return block
 
@@ -61,9 +64,10 @@ class BlockManager:
         for i in range(len(token_ids) // bs):
             if (i + 1) * bs >= len(token_ids):
                 break  # the next token must be known too
-            h = block_hash(parent, token_ids[i * bs : (i + 1) * bs], token_ids[(i + 1) * bs])
+            tokens, next_token = token_ids[i * bs : (i + 1) * bs], token_ids[(i + 1) * bs]
+            h = block_hash(parent, tokens, next_token)
             block = self.block_of_hash.get(h)
-            if block is None:
+            if block is None or self.identity_of[block] != (blocks[-1] if blocks else None, tuple(tokens), next_token):
                 break
             blocks.append(block)
             hashes.append(h)
@@ -95,11 +99,13 @@ class BlockManager:
         parent = block_hashes[-1] if block_hashes else None
         i = len(block_hashes)
         while (i + 1) * bs <= num_computed and (i + 1) * bs < len(token_ids) and i < len(block_table):
-            h = block_hash(parent, token_ids[i * bs : (i + 1) * bs], token_ids[(i + 1) * bs])
+            tokens, next_token = token_ids[i * bs : (i + 1) * bs], token_ids[(i + 1) * bs]
+            h = block_hash(parent, tokens, next_token)
             block = block_table[i]
             if h not in self.block_of_hash and self.hash_of[block] is None:
                 self.block_of_hash[h] = block
                 self.hash_of[block] = h
+                self.identity_of[block] = (block_table[i - 1] if i else None, tuple(tokens), next_token)
             block_hashes.append(h)
             parent, i = h, i + 1
 

@@ -23,6 +23,12 @@ class EngineConfig:
     seed: int = 0
     num_threads: int | None = None  # torch intra-op threads; None: leave as is
     chat_format: str | None = None  # a bundled chat format (chat_formats.py); None: the checkpoint's template
+    device: str = "cpu"  # where the weights, the KV cache and every tensor of a step live ("cuda", "cuda:1")
+    enforce_eager: bool = False  # True: no captured (compiled) decode step, eager forwards only
+    compile_cache_dir: str | None = None  # Inductor's on-disk cache of compiled steps; None: its default
+    compile_in_background: bool = False  # a shape's first steps run eagerly while it compiles (serve)
+    keep_fp8: bool = False  # FP8 checkpoints: weights stay FP8 in memory, dequantised per matmul (eager steps)
+    warmup: bool = False  # compile the decode step of every batch bucket at start-up, not at first use
 
     def __post_init__(self) -> None:
         problems = []
@@ -38,6 +44,10 @@ class EngineConfig:
             problems.append("max_num_batched_tokens must leave room for one decode step")
         if self.max_model_len is not None and self.max_model_len < 2:
             problems.append("max_model_len must be >= 2")
+        try:
+            torch.device(self.device)
+        except RuntimeError:
+            problems.append(f"device {self.device!r} is not a torch device")
         if problems:
             raise ValueError("; ".join(problems))
 

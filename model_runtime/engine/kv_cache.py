@@ -1,8 +1,10 @@
 """Paged latent KV cache: per layer, blocks of `block_size` tokens x (kv_lora_rank + qk_rope_head_dim).
 
 `PagedLatentCache` owns the storage; `BatchView` is what one forward pass sees: it implements the
-attention's `LatentCache` protocol for a batch of sequences, each writing `counts[b]` new tokens at
-positions `starts[b]...` through its block table and reading back its whole context.
+attention's `LatentCache` protocol for a batch of rows, each with `starts[b]` positions already
+cached (read back through its block table) and T new query tokens. The view never writes: it keeps
+each layer's new latents, and the caller stores them all with one index write after the forward
+(`PagedLatentCache.write`). The view is built from tensors alone, so a compiled step can build it.
 """
 from __future__ import annotations
 
@@ -12,9 +14,10 @@ from model_runtime.config import ModelConfig
 
 
 class PagedLatentCache:
-    def __init__(self, config: ModelConfig, num_layers: int, num_blocks: int, block_size: int, dtype: torch.dtype, device="cpu"):
-        self.kv_lora_rank = config.kv_lora_rank
+    def __init__(self, config: ModelConfig, num_layers: int, num_blocks: int, block_size: int, dtype: torch.dtype,
+                 device: str | torch.device = "cpu"):
         self.block_size = block_size
+        self.device = torch.device(device)
         # [layers, num_blocks * block_size, kv_lora_rank + qk_rope_head_dim]: slot = block * block_size + offset
         self.storage = torch.zeros(num_layers, num_blocks * block_size, config.kv_cache_dim, dtype=dtype, device=device)
 
@@ -22,46 +25,51 @@ class PagedLatentCache:
     def bytes_per_token(config: ModelConfig, num_layers: int, dtype: torch.dtype) -> int:
         return num_layers * config.kv_cache_dim * torch.finfo(dtype).bits // 8
 
-    def view(self, block_tables: list[list[int]], starts: list[int], counts: list[int]) -> "BatchView":
-        return BatchView(self, block_tables, starts, counts)
+    def view(self, tables: torch.Tensor, starts: torch.Tensor, t: int) -> "BatchView":
+        return BatchView(self.storage, self.block_size, tables, starts, t)
+
+    def slots(self, block_tables: list[list[int]], starts: list[int], counts: list[int]) -> torch.Tensor:
+        """Cache slots of the real new tokens, row by row (computed on the host: a few Python
+        operations cost less than a dozen tiny tensor ops) -> [sum(counts)] on the cache's device."""
+        bs = self.block_size
+        slots = [table[p // bs] * bs + p % bs
+                 for table, start, count in zip(block_tables, starts, counts, strict=True)
+                 for p in range(start, start + count)]
+        return torch.tensor(slots, dtype=torch.long).to(self.device)
+
+    def write(self, first_layer: int, slots: torch.Tensor, latents: torch.Tensor) -> None:
+        """latents [L, N, r + rope] of layers first_layer.. into slots [N]: one index write."""
+        self.storage[first_layer : first_layer + latents.shape[0], slots] = latents.to(self.storage.dtype)
 
 
 class BatchView:
-    """One forward's window on the cache. Batch rows are padded to max(counts) query tokens."""
+    """One forward's window on the cache: rows of T query tokens at positions starts[b]...; the
+    past is the first tables.shape[1] * block_size positions of each row, visible below starts[b]."""
 
-    def __init__(self, cache: PagedLatentCache, block_tables: list[list[int]], starts: list[int], counts: list[int]):
-        self.cache = cache
-        bs = cache.block_size
-        b, t_max = len(counts), max(counts)
-        s_max = max(s + c for s, c in zip(starts, counts, strict=True))
-        device = cache.storage.device
-        tables = torch.zeros(b, -(-s_max // bs), dtype=torch.long)
-        for i, table in enumerate(block_tables):
-            n = min(len(table), tables.shape[1])
-            tables[i, :n] = torch.tensor(table[:n], dtype=torch.long)
-        pos = torch.arange(s_max)
-        # slot of every context position of every row: [B, S_max]
-        self.context_slots = (tables[:, pos // bs] * bs + pos % bs).to(device)
-        start = torch.tensor(starts).unsqueeze(1)  # [B, 1]
-        count = torch.tensor(counts).unsqueeze(1)
-        q_pos = start + torch.arange(t_max).unsqueeze(0)  # [B, T]: absolute position of each query
-        self.valid = torch.arange(t_max).unsqueeze(0) < count  # [B, T]: real (not padding) queries
-        self.write_slots = self.context_slots.gather(1, q_pos.clamp(max=s_max - 1))[self.valid]  # [N_valid]
-        mask = pos.view(1, 1, -1) <= q_pos.unsqueeze(-1)  # [B, T, S]: causal
-        mask &= pos.view(1, 1, -1) < (start + count).unsqueeze(-1)
-        mask[~self.valid] = False
-        mask[..., 0] |= ~self.valid  # padding queries attend to one key so softmax stays finite
-        self.mask = mask.to(device)
-        self.valid = self.valid.to(device)
-        self.positions = q_pos.to(device)
+    def __init__(self, storage: torch.Tensor, block_size: int, tables: torch.Tensor, starts: torch.Tensor, t: int):
+        self.storage = storage
+        b, n_blocks = tables.shape
+        pos = torch.arange(n_blocks * block_size, device=tables.device)
+        self.context_slots = tables[:, pos // block_size] * block_size + pos % block_size  # [B, S]
+        self.positions = starts.unsqueeze(1) + torch.arange(t, device=tables.device)  # [B, T]
+        past = (pos.unsqueeze(0) < starts.unsqueeze(1)).unsqueeze(1).expand(b, t, -1)  # [B, T, S]
+        causal = torch.ones(t, t, dtype=torch.bool, device=tables.device).tril().expand(b, t, t)  # [B, T, T]
+        # a padding query (or row) sees at least itself, so its softmax stays finite
+        self.mask = torch.cat([past, causal], dim=-1)  # [B, T, S+T]
+        self.first_layer: int | None = None
+        self.new: list[torch.Tensor] = []
 
-    def update(self, layer_idx: int, c_kv: torch.Tensor, k_pe: torch.Tensor):
-        """Write c_kv [B, T, r] and k_pe [B, T, rope] of the real queries; return the context [B, S, *] and mask."""
-        layer = self.cache.storage[layer_idx]  # [slots, r + rope]
-        new = torch.cat([c_kv, k_pe], dim=-1)[self.valid]  # [N_valid, r + rope]
-        layer[self.write_slots] = new.to(layer.dtype)
-        # index_select, not layer[slots]: advanced indexing was 7x slower for this gather on CPU
+    def update(self, layer_idx: int, latent: torch.Tensor):
+        """Keep latent [B, T, r + rope]; return the past [B, S, r + rope] and the mask [B, T, S+T]."""
+        if self.first_layer is None:
+            self.first_layer = layer_idx
+        self.new.append(latent)
         b, s = self.context_slots.shape
-        ctx = torch.index_select(layer, 0, self.context_slots.view(-1)).view(b, s, -1).to(c_kv.dtype)  # [B, S, r + rope]
-        r = self.cache.kv_lora_rank
-        return ctx[..., :r], ctx[..., r:], self.mask
+        # index_select, not layer[slots]: advanced indexing was 7x slower for this gather on CPU
+        layer = self.storage[layer_idx]  # [slots, r + rope]
+        past = torch.index_select(layer, 0, self.context_slots.view(-1)).view(b, s, layer.shape[-1])
+        return past, self.mask
+
+    def latents(self) -> torch.Tensor:
+        """The new latents of every layer the forward ran: [L, B, T, r + rope]."""
+        return torch.stack(self.new)

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import logging
+import os
+import time
 
 import torch
 
 from model_runtime.engine.block_manager import BlockManager
+from model_runtime.engine.captured import CapturedDecode
 from model_runtime.engine.config import EngineConfig
 from model_runtime.engine.kv_cache import PagedLatentCache
 from model_runtime.engine.model_runner import ModelRunner
@@ -24,7 +27,8 @@ class LLMEngine:
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
         self.config = config
-        self.model = load_model(config.model, dtype=config.torch_dtype)
+        self.model = load_model(config.model, dtype=config.torch_dtype, device=config.device, keep_fp8=config.keep_fp8)
+        self.model.fuse_experts()
         self.model_config = self.model.config
         self.tokenizer = load_tokenizer(config.model, config.chat_format)
         speculate = config.speculative_tokens > 0 and bool(self.model.mtp_layers)
@@ -41,10 +45,21 @@ class LLMEngine:
         self.max_model_len = min(wanted, capacity)
         if self.max_model_len < wanted:
             log.warning("max_model_len lowered from %d to %d to fit the KV cache", wanted, self.max_model_len)
-        self.cache = PagedLatentCache(self.model_config, self.cache_layers, num_blocks, config.block_size, config.torch_dtype)
+        self.cache = PagedLatentCache(self.model_config, self.cache_layers, num_blocks, config.block_size, config.torch_dtype,
+                                      config.device)
         self.block_manager = BlockManager(num_blocks, config.block_size, config.enable_prefix_caching)
-        self.scheduler = Scheduler(config, self.block_manager)
-        self.runner = ModelRunner(self.model, self.cache, config.speculative_tokens if speculate else 0)
+        self.scheduler = Scheduler(config, self.block_manager, speculate)
+        captured = None
+        if not config.enforce_eager and not config.keep_fp8:  # FP8 experts run one matmul each: not capturable
+            if config.compile_cache_dir:
+                os.environ["TORCHINDUCTOR_CACHE_DIR"] = config.compile_cache_dir  # read by Inductor, not by us
+            captured = CapturedDecode(self.model, self.cache, config.max_num_seqs, self.max_model_len + lookahead,
+                                      background=config.compile_in_background)
+        self.runner = ModelRunner(self.model, self.cache, config.speculative_tokens if speculate else 0, captured)
+        if captured is not None and config.warmup:
+            start = time.perf_counter()
+            captured.warmup(config.max_num_seqs, 1 + self.runner.k)
+            log.info("compiled %d decode steps in %.1f s", len(captured.steps), time.perf_counter() - start)
         self.sequences: dict[str, Sequence] = {}
         self._counter = 0
 
@@ -86,16 +101,12 @@ class LLMEngine:
         batch = self.scheduler.schedule()
         if batch.empty:
             return []
-        self.runner.run(batch)
+        results = self.runner.run(batch)
+        self.scheduler.postprocess(results)
         outputs = []
-        for seq in batch.decode + [s for s, _ in batch.prefill]:
+        for seq in results:
             if seq.finished:
-                self.scheduler.remove(seq)
                 self.sequences.pop(seq.request_id, None)
-            else:
-                # With MTP, a shared block must hold valid MTP-layer entries too.
-                computed = min(seq.num_computed, seq.num_mtp_computed) if self.runner.k else seq.num_computed
-                self.block_manager.register(seq.block_table, seq.block_hashes, seq.token_ids, computed)
             ids, text, logprobs = seq.take_delta()
             if ids or seq.finished:
                 outputs.append(StepOutput(

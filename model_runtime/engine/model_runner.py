@@ -1,4 +1,5 @@
-"""ModelRunner: turns a scheduled batch into forward passes over the paged cache and samples.
+"""ModelRunner: turns a scheduled batch into forward passes over the paged cache and returns the
+token ids each sequence gains (and its next drafts); the scheduler appends them.
 
 Per step: one main forward for the decoding sequences (grouped by draft count: each row is the
 last token plus its drafts, so the main model verifies all drafts at once), one for prefill chunks
@@ -10,105 +11,161 @@ from __future__ import annotations
 from collections import defaultdict
 
 import torch
+import torch.nn.functional as F
 
+from model_runtime.engine.captured import MAIN, CapturedDecode
 from model_runtime.engine.kv_cache import PagedLatentCache
-from model_runtime.engine.sampler import logprob_of, processed, sample, verify_drafts
+from model_runtime.engine.outputs import StepResult
+from model_runtime.engine.sampler import accepted_greedy, logprob_of, processed, sample, verify_drafts
 from model_runtime.engine.scheduler import ScheduledBatch
 from model_runtime.engine.sequence import Sequence
 from model_runtime.model import DeepseekV3ForCausalLM
 
 
 class ModelRunner:
-    def __init__(self, model: DeepseekV3ForCausalLM, cache: PagedLatentCache, speculative_tokens: int):
+    def __init__(self, model: DeepseekV3ForCausalLM, cache: PagedLatentCache, speculative_tokens: int,
+                 captured: CapturedDecode | None = None):
         self.model = model
+        self.captured = captured
         self.cache = cache
+        self.device = cache.device
         self.k = speculative_tokens if model.mtp_layers else 0
         self.spec_proposed = 0
         self.spec_accepted = 0
 
     # ---- helpers -------------------------------------------------------------------------
+    def _paged(self, seqs: list[Sequence], starts: list[int], counts: list[int], forward) -> torch.Tensor:
+        """Run forward(view) over the paged cache for rows of counts[b] new tokens at starts[b], then
+        store the new latents of every layer it ran with one index write. Returns its output."""
+        bs, device, t = self.cache.block_size, self.device, max(counts)
+        n_blocks = -(-max(starts) // bs)  # blocks covering the past
+        tables = torch.zeros(len(seqs), n_blocks, dtype=torch.long)  # [B, n_blocks]
+        for i, seq in enumerate(seqs):
+            n = min(len(seq.block_table), n_blocks)
+            tables[i, :n] = torch.tensor(seq.block_table[:n], dtype=torch.long)
+        view = self.cache.view(tables.to(device), torch.tensor(starts, device=device), t)
+        out = forward(view)
+        valid = torch.arange(t) < torch.tensor(counts).unsqueeze(1)  # [B, T]: real (not padding) tokens
+        slots = self.cache.slots([s.block_table for s in seqs], starts, counts)
+        self.cache.write(view.first_layer, slots, view.latents()[:, valid.to(device)])
+        return out
+
     def _forward(self, seqs: list[Sequence], rows: list[list[int]], starts: list[int]) -> torch.Tensor:
         """Main model over padded rows of token ids -> hidden states [B, T_max, hidden]."""
         counts = [len(r) for r in rows]
-        t_max = max(counts)
-        ids = torch.zeros(len(rows), t_max, dtype=torch.long)
+        ids = torch.zeros(len(rows), max(counts), dtype=torch.long)
         for i, r in enumerate(rows):
             ids[i, : len(r)] = torch.tensor(r)
-        view = self.cache.view([s.block_table for s in seqs], starts, counts)
-        return self.model.hidden_states(ids, view.positions, view)
+        ids = ids.to(self.device)
+        return self._paged(seqs, starts, counts, lambda view: self.model.hidden_states(ids, view.positions, view))
 
-    def _token(self, seq: Sequence, logits: torch.Tensor) -> None:
-        """Sample one token from logits [V] and append it."""
-        logits = processed(logits.float(), seq.params, seq.output_ids)
+    def _token(self, seq: Sequence, logits: torch.Tensor) -> StepResult:
+        """Sample one token from logits [V] (on the host, with the request's generator)."""
+        logits = processed(logits.float().cpu(), seq.params, seq.output_ids)
         token, _ = sample(logits, seq.params, seq.generator)
-        seq.append(token, logprob_of(logits, token, seq.params.logprobs))
+        return StepResult([token], [logprob_of(logits, token, seq.params.logprobs)])
 
     def _speculates(self, seq: Sequence) -> bool:
         return self.k > 0 and not seq.params.logits_processors
 
+    def _verified(self, seq: Sequence, hidden: torch.Tensor, result: StepResult) -> StepResult:
+        """Cache bookkeeping once the last token and result.tokens[:-1] (accepted drafts) are in the
+        cache: hidden [1+k, hidden] of the row."""
+        seq.num_computed += len(result.tokens)
+        seq.mtp_pending.append(hidden[: len(result.tokens)])
+        return result
+
     # ---- step ----------------------------------------------------------------------------
     @torch.inference_mode()
-    def run(self, batch: ScheduledBatch) -> None:
+    def run(self, batch: ScheduledBatch) -> dict[Sequence, StepResult]:
+        """One step: the tokens each sequence gains (appending them is the scheduler's job) and,
+        when speculating, its drafts for the next step."""
+        results: dict[Sequence, StepResult] = {}
         groups: dict[int, list[Sequence]] = defaultdict(list)
         for seq in batch.decode:
             groups[len(seq.drafts)].append(seq)
         for seqs in groups.values():
-            self._decode(seqs)
+            results.update(self._decode(seqs))
         if batch.prefill:
-            self._prefill(batch.prefill)
+            results.update(self._prefill(batch.prefill))
         if self.k:
             active = [s for s, _ in batch.prefill] + batch.decode
-            self._draft([s for s in active if not s.finished and s.mtp_pending and self._speculates(s)])
+            self._draft([s for s in active if s.mtp_pending and self._speculates(s)], results)
+        return results
 
-    def _decode(self, seqs: list[Sequence]) -> None:
+    def _decode(self, seqs: list[Sequence]) -> dict[Sequence, StepResult]:
         rows = [[s.token_ids[-1]] + s.drafts for s in seqs]
-        hidden = self._forward(seqs, rows, [s.num_computed for s in seqs])  # [B, 1+k, hidden]
-        logits = self.model.lm_head(hidden).float()  # [B, 1+k, V]
+        starts = [s.num_computed for s in seqs]
+        t = len(rows[0])
+        if self.captured is not None and len(seqs) <= self.captured.max_batch and all(map(_greedy_only, seqs)) \
+                and self.captured.available([(MAIN, len(seqs), max(starts) + t, t)]):
+            return self._decode_captured(seqs, rows, starts)
+        hidden = self._forward(seqs, rows, starts)  # [B, 1+k, hidden]
+        logits = self.model.lm_head(hidden).float().cpu()  # [B, 1+k, V], sampled on the host
+        results = {}
         for i, seq in enumerate(seqs):
             k = len(seq.drafts)
             if k == 0:
-                self._token(seq, logits[i, 0])
-                new = seq.output_ids[-1:]
+                result = self._token(seq, logits[i, 0])
             else:
                 new = verify_drafts(logits[i, : k + 1], seq.drafts, seq.draft_probs, seq.params, seq.generator)
                 self.spec_proposed += k
                 self.spec_accepted += len(new) - 1
-                for j, token in enumerate(new):
-                    seq.append(token, logprob_of(logits[i, j], token, seq.params.logprobs))
-                    if seq.finished:
-                        break
-            verified = len(new)  # the last token and the accepted drafts are now in the cache
-            seq.num_computed += verified
-            seq.mtp_pending.append(hidden[i, :verified])
-            seq.drafts, seq.draft_probs = [], []
+                result = StepResult(new, [logprob_of(logits[i, j], t, seq.params.logprobs) for j, t in enumerate(new)])
+            results[seq] = self._verified(seq, hidden[i], result)
+        return results
 
-    def _prefill(self, chunks: list[tuple[Sequence, int]]) -> None:
+    def _decode_captured(self, seqs: list[Sequence], rows: list[list[int]], starts: list[int]) -> dict[Sequence, StepResult]:
+        """Greedy decode through the compiled step: the target's choices at every row position give
+        the accepted drafts (those equal to it) and the next token, by tensor ops."""
+        choices, hidden = self.captured(rows, starts, [s.block_table for s in seqs])  # [B, 1+k], [B, 1+k, hidden]
+        k = choices.shape[1] - 1
+        accepted = accepted_greedy(choices, torch.tensor([r[1:] for r in rows]).view(len(rows), k)).tolist() if k \
+            else [0] * len(rows)  # [B]
+        self.spec_proposed += k * len(seqs)
+        self.spec_accepted += sum(accepted)
+        return {seq: self._verified(seq, hidden[i], StepResult(row[: n + 1], [None] * (n + 1)))
+                for i, (seq, row, n) in enumerate(zip(seqs, choices.tolist(), accepted, strict=True))}
+
+    def _prefill(self, chunks: list[tuple[Sequence, int]]) -> dict[Sequence, StepResult]:
         seqs = [s for s, _ in chunks]
         rows = [s.token_ids[s.num_computed : s.num_computed + n] for s, n in chunks]
         hidden = self._forward(seqs, rows, [s.num_computed for s in seqs])  # [B, T_max, hidden]
+        results = {}
         for i, (seq, n) in enumerate(chunks):
             seq.num_computed += n
             if self.k:
                 seq.mtp_pending.append(hidden[i, :n])
-            if not seq.is_prefilling and not seq.output_ids:
+            # the prompt's last logits give the first token (a recomputed sequence has its own)
+            results[seq] = StepResult() if seq.is_prefilling or seq.output_ids else \
                 self._token(seq, self.model.lm_head(hidden[i, n - 1]))
+        return results
 
-    def _draft(self, seqs: list[Sequence]) -> None:
-        """MTP catch-up over every pending position (its next token is known), then k drafts."""
+    def _draft(self, seqs: list[Sequence], results: dict[Sequence, StepResult]) -> None:
+        """MTP catch-up over every pending position (its next token is known, counting this step's
+        results), then k drafts into results[seq].drafts for sequences that decode next."""
         if not seqs:
             return
         rows_h = [torch.cat(s.mtp_pending) for s in seqs]  # [P_i, hidden]
         counts = [h.shape[0] for h in rows_h]
         starts = [s.num_mtp_computed for s in seqs]
-        h_prev = torch.zeros(len(seqs), max(counts), rows_h[0].shape[-1], dtype=rows_h[0].dtype)
+        h_prev = rows_h[0].new_zeros(len(seqs), max(counts), rows_h[0].shape[-1])
         next_ids = torch.zeros(len(seqs), max(counts), dtype=torch.long)
         for i, (seq, h) in enumerate(zip(seqs, rows_h, strict=True)):
             h_prev[i, : counts[i]] = h
             p0 = starts[i]
-            next_ids[i, : counts[i]] = torch.tensor(seq.token_ids[p0 + 1 : p0 + 1 + counts[i]])
+            known = seq.token_ids + results[seq].tokens
+            next_ids[i, : counts[i]] = torch.tensor(known[p0 + 1 : p0 + 1 + counts[i]])
             seq.num_mtp_computed += counts[i]
             seq.mtp_pending.clear()
         drafting = [i for i, s in enumerate(seqs) if not s.is_prefilling]
+        if self.captured is not None and len(drafting) == len(seqs) <= self.captured.max_batch \
+                and max(counts) <= self.k + 1 and all(map(_greedy_only, seqs)):
+            end = max(s + c for s, c in zip(starts, counts, strict=True))  # positions the catch-up reaches
+            chain = [(self._mtp_kind(d), len(seqs), end + d, 1) for d in range(1, self.k)]
+            catch_up = (self._mtp_kind(0), len(seqs), max(starts) + self.k + 1, self.k + 1)  # as __call__ pads it
+            if self.captured.available([catch_up] + chain):
+                return self._draft_captured(seqs, h_prev, next_ids, starts, counts, results)
         h = self._mtp(0, seqs, h_prev, next_ids, starts, counts)
         if not drafting:
             return
@@ -117,17 +174,46 @@ class ModelRunner:
         h = torch.stack([h[i, counts[i] - 1] for i in drafting]).unsqueeze(1)  # [B, 1, hidden]
         positions = [seqs[j].num_mtp_computed - 1 for j in range(len(seqs))]
         for depth in range(self.k):
-            logits = self.model.mtp_logits(depth, h[:, 0]).float()  # [B, V]
+            logits = self.model.mtp_logits(depth, h[:, 0]).float().cpu()  # [B, V]
             tokens = []
             for j, seq in enumerate(seqs):
                 token, probs = sample(logits[j], seq.params, seq.generator)
-                seq.drafts.append(token)
-                seq.draft_probs.append(probs)
+                results[seq].drafts.append(token)
+                results[seq].draft_probs.append(probs)
                 tokens.append(token)
             if depth + 1 < self.k:
                 positions = [p + 1 for p in positions]
                 h = self._mtp(depth + 1, seqs, h, torch.tensor(tokens).unsqueeze(1), positions, [1] * len(seqs))
 
+    def _draft_captured(self, seqs, h_prev, next_ids, starts, counts, results) -> None:
+        """Greedy drafting through compiled MTP steps: the catch-up over the k+1 (or fewer) verified
+        positions gives the first draft at each row's last one; each further depth is one more step."""
+        tables = [s.block_table for s in seqs]
+        pad = self.k + 1 - h_prev.shape[1]  # to the compiled width k+1
+        rows = F.pad(next_ids, (0, pad)).tolist()  # [B, k+1]
+        tokens, h = self.captured(rows, starts, tables, self._mtp_kind(0), F.pad(h_prev, (0, 0, 0, pad)), counts)  # [B, k+1], [B, k+1, hidden]
+        last = torch.tensor(counts) - 1  # [B]: each row's last real position
+        drafts = tokens[torch.arange(len(seqs)), last]  # [B]
+        h = h[torch.arange(len(seqs), device=h.device), last.to(h.device)].unsqueeze(1)  # [B, 1, hidden]
+        positions = [s + c for s, c in zip(starts, counts, strict=True)]
+        for depth in range(self.k):
+            for seq, token in zip(seqs, drafts.tolist(), strict=True):
+                results[seq].drafts.append(token)
+                results[seq].draft_probs.append(None)
+            if depth + 1 < self.k:
+                tokens, h = self.captured(drafts.view(-1, 1).tolist(), positions, tables, self._mtp_kind(depth + 1), h)
+                drafts, positions = tokens[:, 0], [p + 1 for p in positions]
+
+    def _mtp_kind(self, depth: int) -> int:
+        """The MTP module that drafts at `depth` (drafting k > n_mtp reuses the last)."""
+        return min(depth, len(self.model.mtp_layers) - 1)
+
     def _mtp(self, depth, seqs, h_prev, next_ids, starts, counts) -> torch.Tensor:
-        view = self.cache.view([s.block_table for s in seqs], starts, counts)
-        return self.model.mtp_hidden(depth, h_prev, next_ids, view.positions, view)
+        next_ids = next_ids.to(self.device)
+        return self._paged(seqs, starts, counts,
+                           lambda view: self.model.mtp_hidden(depth, h_prev, next_ids, view.positions, view))
+
+
+def _greedy_only(seq: Sequence) -> bool:
+    """A request the captured step can decode: greedy, no logits processors, no logprobs."""
+    return seq.params.greedy and not seq.params.logits_processors and seq.params.logprobs is None

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import torch
+
 
 @dataclass
 class TokenLogprob:
@@ -40,3 +42,14 @@ class RequestOutput:
     prompt_token_ids: list[int]
     outputs: list[CompletionOutput]
     finished: bool = True
+
+
+@dataclass
+class StepResult:
+    """One sequence's share of a step: tokens to append (accepted drafts, then one new token), their
+    logprobs (None unless asked for), and the MTP drafts to verify at its next step."""
+
+    tokens: list[int] = field(default_factory=list)
+    logprobs: list[TokenLogprob | None] = field(default_factory=list)
+    drafts: list[int] = field(default_factory=list)
+    draft_probs: list[torch.Tensor | None] = field(default_factory=list)

@@ -81,3 +81,9 @@ def verify_drafts(
         return out + [int(torch.multinomial(residual, 1, generator=generator))]
     token, _ = sample(target_logits[len(drafts)], params, generator)
     return out + [token]
+
+
+def accepted_greedy(choices: torch.Tensor, drafts: torch.Tensor) -> torch.Tensor:
+    """choices [B, k+1] (the target's argmax after the last token and each draft), drafts [B, k] ->
+    accepted drafts per row [B]: the length of the prefix where the drafts equal the choices."""
+    return (choices[:, :-1] == drafts).long().cumprod(dim=1).sum(dim=1)

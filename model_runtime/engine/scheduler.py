@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from model_runtime.engine.block_manager import BlockManager
 from model_runtime.engine.config import EngineConfig
+from model_runtime.engine.outputs import StepResult
 from model_runtime.engine.sequence import Sequence, Status
 
 
@@ -26,9 +27,10 @@ class ScheduledBatch:
 
 
 class Scheduler:
-    def __init__(self, config: EngineConfig, block_manager: BlockManager):
+    def __init__(self, config: EngineConfig, block_manager: BlockManager, speculative: bool):
         self.config = config
         self.blocks = block_manager
+        self.speculative = speculative  # drafting is on: shared blocks need valid MTP-layer entries too
         self.waiting: deque[Sequence] = deque()
         self.running: list[Sequence] = []
         # Room past the verified tokens for the MTP draft chain: it writes up to 2k positions ahead.
@@ -98,3 +100,18 @@ class Scheduler:
                 batch.prefill.append((seq, n))
                 budget -= n
         return batch
+
+    def postprocess(self, results: dict[Sequence, StepResult]) -> None:
+        """Append each sequence's new tokens (stop conditions checked token by token: tokens after a
+        stop are dropped), free finished sequences, keep the others' drafts, publish full blocks."""
+        for seq, result in results.items():
+            for token, logprob in zip(result.tokens, result.logprobs, strict=True):
+                seq.append(token, logprob)
+                if seq.finished:
+                    break
+            if seq.finished:
+                self.remove(seq)
+                continue
+            seq.drafts, seq.draft_probs = result.drafts, result.draft_probs
+            computed = min(seq.num_computed, seq.num_mtp_computed) if self.speculative else seq.num_computed
+            self.blocks.register(seq.block_table, seq.block_hashes, seq.token_ids, computed)

@@ -14,6 +14,7 @@ from model_runtime.config import ModelConfig
 from model_runtime.loader.checkpoint import CheckpointError, CheckpointReader
 from model_runtime.loader.fp8 import dequantize_block_fp8
 from model_runtime.model import DeepseekV3ForCausalLM
+from model_runtime.model.fp8_linear import FP8Linear
 
 SCALE_SUFFIX = "_scale_inv"
 FLOAT32_TENSORS = ("e_score_correction_bias",)  # routing bias stays float32 whatever the dtype
@@ -34,13 +35,34 @@ def _set_tensor(model: nn.Module, name: str, value: torch.Tensor) -> None:
         module._buffers[attr] = value
 
 
+def _keep_fp8(model: nn.Module, name: str, weight: torch.Tensor, scale: torch.Tensor, block: tuple[int, int],
+              config: ModelConfig, device) -> bool:
+    """Replace the nn.Linear owning `name` by an FP8Linear holding weight and scale as stored."""
+    module_name, _, attr = name.rpartition(".")
+    linear = model.get_submodule(module_name)
+    if attr != "weight" or not isinstance(linear, nn.Linear):
+        return False
+    wanted = (-(-weight.shape[0] // block[0]), -(-weight.shape[1] // block[1]))
+    if tuple(scale.shape) != wanted:
+        raise CheckpointError(f"{name}: weight_scale_inv has shape {tuple(scale.shape)}, expected {wanted}")
+    bias = None if linear.bias is None else linear.bias  # loaded into the new module if it comes later
+    parent_name, _, child = module_name.rpartition(".")
+    fp8 = FP8Linear(weight.to(device), scale.to(device), tuple(block), config.scale_fmt, bias)
+    setattr(model.get_submodule(parent_name), child, fp8)
+    return True
+
+
 def load_model(
     path: str | Path,
     dtype: torch.dtype = torch.float32,
     device: str | torch.device = "cpu",
     config: ModelConfig | None = None,
+    keep_fp8: bool = False,
 ) -> DeepseekV3ForCausalLM:
     """Load an HF-layout DeepSeek-V3/V2 checkpoint directory into our model.
+
+    FP8 block weights are dequantised to `dtype`, or with keep_fp8 kept as stored (FP8Linear:
+    ~1 byte per weight, dequantised per matmul).
 
     Raises CheckpointError naming any missing or unexpected tensor, or a shape mismatch.
     """
@@ -74,8 +96,12 @@ def load_model(
             scale_name = name + SCALE_SUFFIX
             if scale_name not in scale_names:
                 raise CheckpointError(f"{name} is float8 but {scale_name} is missing")
+            scale = reader.get(scale_name)
+            if keep_fp8 and tuple(tensor.shape) == tuple(expected[name].shape) and \
+                    _keep_fp8(model, name, tensor, scale, block, config, device):
+                continue
             try:
-                tensor = dequantize_block_fp8(tensor, reader.get(scale_name), block, scale_fmt=config.scale_fmt)
+                tensor = dequantize_block_fp8(tensor, scale, block, scale_fmt=config.scale_fmt)
             except ValueError as exc:
                 raise CheckpointError(f"{name}: {exc}") from exc
         target = expected[name]

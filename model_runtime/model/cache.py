@@ -18,19 +18,19 @@ class ContiguousLatentCache:
         self.latent = torch.zeros(n_layers, batch_size, max_len, config.kv_cache_dim, dtype=dtype, device=device)
         self.lengths = [0] * n_layers
 
-    def update(self, layer_idx: int, c_kv: torch.Tensor, k_pe: torch.Tensor):
-        """Append c_kv [B, T, r], k_pe [B, T, rope]; return the whole context and the causal mask [B, T, S]."""
-        start, t = self.lengths[layer_idx], c_kv.shape[1]
+    def update(self, layer_idx: int, latent: torch.Tensor):
+        """Append latent [B, T, r + rope]; return the past [B, S, r + rope] and the mask [B, T, S+T]:
+        all of the past, causal over the new tokens."""
+        start, t = self.lengths[layer_idx], latent.shape[1]
         end = start + t
         if end > self.latent.shape[2]:
             raise ValueError(f"cache holds {self.latent.shape[2]} tokens; {end} requested")
-        self.latent[layer_idx, :, start:end] = torch.cat([c_kv, k_pe], dim=-1).to(self.latent.dtype)
+        past = self.latent[layer_idx, :, :start]
+        self.latent[layer_idx, :, start:end] = latent.to(self.latent.dtype)
         self.lengths[layer_idx] = end
-        ctx = self.latent[layer_idx, :, :end]
-        q_pos = torch.arange(start, end, device=ctx.device).unsqueeze(1)  # [T, 1]
-        k_pos = torch.arange(end, device=ctx.device).unsqueeze(0)  # [1, S]
-        mask = (k_pos <= q_pos).unsqueeze(0).expand(c_kv.shape[0], -1, -1)  # [B, T, S]
-        return ctx[..., : self.kv_lora_rank], ctx[..., self.kv_lora_rank :], mask
+        causal = torch.ones(t, t, dtype=torch.bool, device=latent.device).tril()
+        mask = torch.cat([causal.new_ones(t, start), causal], dim=1)  # [T, S+T]
+        return past, mask.unsqueeze(0).expand(latent.shape[0], -1, -1)
 
     def truncate(self, layer_idx: int, length: int) -> None:
         """Forget everything after `length` tokens (rejected speculative drafts)."""

@@ -17,18 +17,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from model_runtime.config import ModelConfig
+from model_runtime.model.fp8_linear import dense_weight
 from model_runtime.model.layers import RMSNorm
 from model_runtime.model.rope import RotaryEmbedding, softmax_scale
 
 
 class LatentCache(Protocol):
-    """What attention needs from a KV cache: append this step's latents, get the whole context back."""
+    """What attention needs from a KV cache: the past context, and a note of this step's latents."""
 
-    def update(
-        self, layer_idx: int, c_kv: torch.Tensor, k_pe: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """c_kv [B, T, kv_lora_rank], k_pe [B, T, qk_rope_head_dim] for the new tokens ->
-        (c_kv [B, S, kv_lora_rank], k_pe [B, S, qk_rope_head_dim], mask [B, T, S] bool or None for causal)."""
+    def update(self, layer_idx: int, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """latent [B, T, kv_lora_rank + qk_rope_head_dim] of the new tokens (the cache stores it, now or
+        after the forward) -> (past [B, S, kv_lora_rank + qk_rope_head_dim], mask [B, T, S + T] bool
+        over the keys [past; new])."""
         ...
 
 
@@ -67,15 +67,18 @@ class MLA(nn.Module):
         cos, sin = self.rotary(positions)
         return q_nope, self.rotary.rotate(q_pe, cos, sin), self.kv_a_layernorm(c_kv), self.rotary.rotate(k_pe, cos, sin)
 
-    def _kv_b_heads(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def _kv_b_heads(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """kv_b_proj weight [H*(nope+v), kv_lora_rank] -> W_UK [H, nope, r], W_UV [H, v, r]."""
-        w = self.kv_b_proj.weight.view(self.n_heads, self.qk_nope_head_dim + self.v_head_dim, self.kv_lora_rank)
+        w = dense_weight(self.kv_b_proj, dtype)
+        w = w.view(self.n_heads, self.qk_nope_head_dim + self.v_head_dim, self.kv_lora_rank)
         return w[:, : self.qk_nope_head_dim], w[:, self.qk_nope_head_dim :]
 
     # ---- attention paths -----------------------------------------------------------------
-    def attend_naive(self, q_nope, q_pe, c_kv, k_pe, mask):
-        """Expand the latent to per-head K/V [B, S, H, *] and attend. Returns [B, T, H, v_head_dim]."""
-        b, s, _ = c_kv.shape
+    def attend_naive(self, q_nope, q_pe, past, new, mask):
+        """Expand the latents [past; new] to per-head K/V [B, S+T, H, *] and attend. Returns [B, T, H, v_head_dim]."""
+        latent = torch.cat([past, new], dim=1) if past.shape[1] else new  # [B, S+T, r + rope]
+        b, s, _ = latent.shape
+        c_kv, k_pe = latent.split([self.kv_lora_rank, self.qk_rope_head_dim], dim=-1)
         kv = self.kv_b_proj(c_kv).view(b, s, self.n_heads, self.qk_nope_head_dim + self.v_head_dim)
         k_nope, v = kv.split([self.qk_nope_head_dim, self.v_head_dim], dim=-1)
         k = torch.cat([k_nope, k_pe.unsqueeze(2).expand(-1, -1, self.n_heads, -1)], dim=-1)
@@ -89,28 +92,30 @@ class MLA(nn.Module):
         )
         return out.transpose(1, 2)
 
-    def attend_absorbed(self, q_nope, q_pe, c_kv, k_pe, mask):
+    def attend_absorbed(self, q_nope, q_pe, past, new, mask):
         """Attend against the latent: q_nope·W_UK scores c_kv directly, W_UV maps the result out.
 
         The latent is one key/value head shared by all query heads (multi-query attention), so the
-        heads fold into the query axis and each score and output is a single batched matmul: no
-        per-head copy of the cache is ever made. Returns [B, T, H, v_head_dim].
+        heads fold into the query axis, and with the rope part joined to the absorbed query each
+        score is one batched matmul over [c_kv; k_pe] as the cache stores it: no per-head copy of
+        the cache, no split of it. Past and new keys are scored separately and share one softmax,
+        so the new latents never need to be written into the past first. Returns [B, T, H, v_head_dim].
         """
-        w_uk, w_uv = self._kv_b_heads()
+        w_uk, w_uv = self._kv_b_heads(new.dtype)
         b, t, h, _ = q_nope.shape
-        s = c_kv.shape[1]
-        q_latent = torch.einsum("bthd,hdr->bthr", q_nope, w_uk).reshape(b, t * h, -1)  # [B, T*H, kv_lora_rank]
-        q_rope = q_pe.reshape(b, t * h, -1)  # [B, T*H, rope]
-        # Two matmuls summed instead of one over [c_kv; k_pe]: no copy of the context to join them
-        # (a paged cache hands back both as views of one gathered tensor).
-        scores = torch.baddbmm(torch.bmm(q_rope, k_pe.transpose(1, 2)), q_latent, c_kv.transpose(1, 2))
-        scores = scores.view(b, t, h, s) * self.softmax_scale  # [B, T, H, S]
-        if mask is None:
-            mask = torch.ones(t, s, dtype=torch.bool, device=c_kv.device).tril(s - t).unsqueeze(0)
+        s, r = past.shape[1], self.kv_lora_rank
+        q_latent = torch.einsum("bthd,hdr->bthr", q_nope, w_uk)  # [B, T, H, kv_lora_rank]
+        q = torch.cat([q_latent, q_pe], dim=-1).reshape(b, t * h, -1)  # [B, T*H, r + rope]
+        scores = torch.cat([torch.bmm(q, past.transpose(1, 2)), torch.bmm(q, new.transpose(1, 2))], dim=-1)
+        scores = scores.view(b, t, h, s + t) * self.softmax_scale  # [B, T, H, S+T]
+        if mask is None:  # no cache: causal over the new tokens
+            mask = torch.ones(t, t, dtype=torch.bool, device=new.device).tril().unsqueeze(0)
         scores = scores.masked_fill(~mask.unsqueeze(2), float("-inf"))
-        probs = scores.float().softmax(dim=-1).to(c_kv.dtype)
-        o_latent = torch.bmm(probs.view(b, t * h, s), c_kv).view(b, t, h, self.kv_lora_rank)  # [B, T, H, r]
-        return torch.einsum("bthr,hvr->bthv", o_latent, w_uv)
+        probs = scores.float().softmax(dim=-1).to(new.dtype).view(b, t * h, s + t)
+        o_latent = torch.bmm(probs[..., s:], new[..., :r])  # [B, T*H, r]
+        if s:
+            o_latent = torch.baddbmm(o_latent, probs[..., :s], past[..., :r])
+        return torch.einsum("bthr,hvr->bthv", o_latent.view(b, t, h, r), w_uv)
 
     def forward(
         self,
@@ -122,16 +127,18 @@ class MLA(nn.Module):
         """x [B, T, hidden], positions [B, T] -> [B, T, hidden].
 
         Without a cache the T tokens attend causally among themselves. With one, the new latents are
-        appended and the queries attend to everything the cache returns under its mask.
+        handed to it and the queries attend to its past and to themselves under its mask.
         `absorbed` defaults to True with a cache (decode) and False without (prefill, training).
         """
         b, t, _ = x.shape
         q_nope, q_pe, c_kv, k_pe = self.project(x, positions)
-        mask = None
+        new = torch.cat([c_kv, k_pe], dim=-1)  # [B, T, kv_lora_rank + rope]: what the cache stores
+        past, mask = new[:, :0], None
         if cache is not None:
-            c_kv, k_pe, mask = cache.update(self.layer_idx, c_kv, k_pe)
+            past, mask = cache.update(self.layer_idx, new)
+            past = past.to(new.dtype)
         if absorbed is None:
             absorbed = cache is not None
         attend = self.attend_absorbed if absorbed else self.attend_naive
-        out = attend(q_nope, q_pe, c_kv, k_pe, mask)  # [B, T, H, v_head_dim]
+        out = attend(q_nope, q_pe, past, new, mask)  # [B, T, H, v_head_dim]
         return self.o_proj(out.reshape(b, t, self.n_heads * self.v_head_dim))

@@ -8,8 +8,13 @@ Gates:
 - V2 (`greedy`, `group_limited_greedy`): softmax scores; top-k overall, or inside the groups with
   the highest max score.
 
-Expert compute is grouped by expert: token copies are sorted by expert id and each active expert
-runs one matmul over its contiguous slice.
+Expert compute is grouped by expert: token copies are sorted by expert id and each expert runs over
+its contiguous slice. For inference, `MoE.fuse()` stacks the experts' weights (each expert's
+parameters become views of the stack, so names and state dict are unchanged) and the slices run as
+one `torch._grouped_mm` per projection, with no host sync: the form a compiled step can capture.
+With few token copies (at most half the experts: decoding a small batch) the chosen experts'
+weights are gathered instead and run as batched matrix-vector products. Training (gradients on)
+keeps one matmul per active expert.
 """
 from __future__ import annotations
 
@@ -19,6 +24,20 @@ from torch import nn
 
 from model_runtime.config import ModelConfig
 from model_runtime.model.layers import MLP
+
+
+@torch.library.custom_op("model_runtime::grouped_experts", mutates_args=())
+def grouped_experts(x: torch.Tensor, w13: torch.Tensor, w2: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """SwiGLU experts over expert-sorted rows: x [N, hidden], w13 [E, 2*I, hidden] (gate rows, then up
+    rows), w2 [E, hidden, I], offsets [E] int32 (end row of each expert's slice) -> [N, hidden].
+    A custom op so that torch.compile treats it as one opaque kernel."""
+    gate, up = torch._grouped_mm(x, w13.transpose(1, 2), offsets).chunk(2, dim=-1)  # [N, I] each
+    return torch._grouped_mm(F.silu(gate) * up, w2.transpose(1, 2), offsets)
+
+
+@grouped_experts.register_fake
+def _grouped_experts_shape(x, w13, w2, offsets):
+    return x.new_empty(x.shape[0], w2.shape[1])
 
 
 class Gate(nn.Module):
@@ -88,6 +107,28 @@ class MoE(nn.Module):
         )
         # Routing of the last forward, for load-balance statistics (trainer); not part of the state.
         self.last_routing: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.register_buffer("w13", None, persistent=False)  # stacked expert weights, once fused
+        self.register_buffer("w2", None, persistent=False)
+
+    def fuse(self) -> bool:
+        """Stack the experts' weights for grouped matmuls; False (left as is) when they are kept FP8 or
+        their sizes do not meet `_grouped_mm`'s 16-byte stride alignment."""
+        first = self.experts[0]
+        if not isinstance(first.down_proj, nn.Linear):  # weights kept FP8: dequantised per matmul instead
+            return False
+        hidden, inter = first.down_proj.weight.shape
+        align = 16 // first.down_proj.weight.element_size()
+        if hidden % align or inter % align:
+            return False
+        with torch.no_grad():
+            w13 = torch.stack([torch.cat([e.gate_proj.weight, e.up_proj.weight]) for e in self.experts])  # [E, 2I, H]
+            w2 = torch.stack([e.down_proj.weight for e in self.experts])  # [E, H, I]
+        for i, expert in enumerate(self.experts):
+            expert.gate_proj.weight = nn.Parameter(w13[i, :inter], requires_grad=False)
+            expert.up_proj.weight = nn.Parameter(w13[i, inter:], requires_grad=False)
+            expert.down_proj.weight = nn.Parameter(w2[i], requires_grad=False)
+        self.w13, self.w2 = w13, w2
+        return True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
@@ -103,15 +144,33 @@ class MoE(nn.Module):
         """Sum of weighted expert outputs. x [N, hidden], idx/weights [N, top_k] -> [N, hidden]."""
         top_k = idx.shape[1]
         flat = idx.reshape(-1)  # [N * top_k]: one row per (token, chosen expert)
+        if self.w13 is not None and not torch.is_grad_enabled() and 2 * flat.shape[0] <= self.n_experts:
+            return self._gathered(x, flat, weights)
         order = flat.argsort(stable=True)
         token_of = order // top_k
-        counts = torch.bincount(flat, minlength=self.n_experts).tolist()
+        # [E]; a one-hot sum rather than bincount, which Inductor cannot lower
+        counts = (flat.unsqueeze(1) == torch.arange(self.n_experts, device=flat.device)).sum(0)
         x_sorted = x[token_of]  # [N * top_k, hidden], grouped by expert
-        outputs, start = [], 0
-        for expert_id, count in enumerate(counts):
-            if count:
-                outputs.append(self.experts[expert_id](x_sorted[start : start + count]))
-                start += count
-        out = torch.cat(outputs).float() * weights.reshape(-1)[order].unsqueeze(-1)
+        if self.w13 is not None and not torch.is_grad_enabled():
+            out = grouped_experts(x_sorted, self.w13, self.w2, counts.cumsum(0).to(torch.int32))
+        else:
+            outputs, start = [], 0
+            for expert_id, count in enumerate(counts.tolist()):
+                if count:
+                    outputs.append(self.experts[expert_id](x_sorted[start : start + count]))
+                    start += count
+            out = torch.cat(outputs)
+        out = out.float() * weights.reshape(-1)[order].unsqueeze(-1)
         y = torch.zeros(x.shape, dtype=torch.float32, device=x.device).index_add_(0, token_of, out)
         return y.to(x.dtype)
+
+    def _gathered(self, x: torch.Tensor, flat: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Few token copies (decode of a small batch): gather just the chosen experts' weights and run
+        them as batched matrix-vector products, reading no expert that was not picked.
+        x [N, hidden], flat [N * top_k] expert ids, weights [N, top_k] -> [N, hidden]."""
+        n, top_k = weights.shape
+        x_rep = x.repeat_interleave(top_k, dim=0).unsqueeze(-1)  # [N * top_k, hidden, 1]
+        gate, up = torch.bmm(self.w13[flat], x_rep).squeeze(-1).chunk(2, dim=-1)  # [N * top_k, I] each
+        out = torch.bmm(self.w2[flat], (F.silu(gate) * up).unsqueeze(-1)).squeeze(-1)  # [N * top_k, hidden]
+        out = out.float().view(n, top_k, -1) * weights.unsqueeze(-1)  # [N, top_k, hidden]
+        return out.sum(dim=1).to(x.dtype)

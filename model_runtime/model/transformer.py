@@ -13,6 +13,7 @@ from model_runtime.config import ModelConfig
 from model_runtime.model.block import Block
 from model_runtime.model.layers import RMSNorm
 from model_runtime.model.mla import LatentCache
+from model_runtime.model.moe import MoE
 from model_runtime.model.mtp import MTPLayer
 from model_runtime.model.rope import RotaryEmbedding
 
@@ -36,6 +37,12 @@ class DeepseekV3ForCausalLM(nn.Module):
         self.config = config
         self.model = DecoderStack(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+
+    def fuse_experts(self) -> None:
+        """Inference form of every MoE layer (see `MoE.fuse`)."""
+        for module in self.modules():
+            if isinstance(module, MoE):
+                module.fuse()
 
     @property
     def mtp_layers(self) -> list[MTPLayer]:

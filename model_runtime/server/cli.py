@@ -44,6 +44,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-body-bytes", type=byte_size, default="4M",
                         help="largest request body accepted; larger ones are a 413 before parsing (default 4M)")
     parser.add_argument("--num-threads", type=int, help="torch intra-op threads")
+    parser.add_argument("--device", default="cpu", help="torch device of the weights and the KV cache (cpu, cuda, cuda:1)")
+    parser.add_argument("--enforce-eager", action="store_true",
+                        help="no captured (compiled) decode step: every forward runs eagerly")
+    parser.add_argument("--compile-cache-dir", help="Inductor's on-disk cache of compiled decode steps, kept between runs")
+    parser.add_argument("--keep-fp8", action="store_true",
+                        help="FP8 checkpoints: keep the block-scaled weights FP8 in memory (~1 byte a weight)")
+    parser.add_argument("--warmup", action="store_true",
+                        help="compile the decode step of every batch bucket before serving, not at first use")
     parser.add_argument("--chat-format", choices=sorted(CHAT_FORMATS),
                         help="use this family's bundled chat template (default: the checkpoint's, format detected)")
     parser.add_argument("--reasoning-parser", default="deepseek_r1", choices=["deepseek_r1", "none"],
@@ -61,7 +69,11 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     options = {"max_model_len": args.max_model_len, "kv_cache_memory_bytes": args.kv_cache_memory,
-               "max_num_seqs": args.max_num_seqs, "num_threads": args.num_threads, "chat_format": args.chat_format}
+               "max_num_seqs": args.max_num_seqs, "num_threads": args.num_threads, "chat_format": args.chat_format,
+               "device": args.device, "enforce_eager": args.enforce_eager,
+               "compile_cache_dir": args.compile_cache_dir, "warmup": args.warmup,
+               "keep_fp8": args.keep_fp8,
+               "compile_in_background": True}  # requests never wait for a compile
     try:
         config = EngineConfig(model=args.model, dtype=args.dtype, speculative_tokens=args.speculative_tokens,
                               seed=args.seed, **{k: v for k, v in options.items() if v is not None})

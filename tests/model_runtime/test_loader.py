@@ -129,3 +129,33 @@ def test_bf16_round_trip_is_exact(tmp_path):
     for name, tensor in model.state_dict().items():
         want = tensor.float() if name.endswith("e_score_correction_bias") else tensor.to(torch.bfloat16)
         assert torch.equal(loaded.state_dict()[name], want), name
+
+
+def test_fp8_kept_in_memory_equals_the_dequantised_model(fp8_checkpoint):
+    """keep_fp8: weights stay float8 (1 byte each), each matmul dequantises them: same logits bit for bit."""
+    from model_runtime.model.fp8_linear import FP8Linear
+
+    path, _ = fp8_checkpoint
+    dense = load_model(path, dtype=torch.float32)
+    kept = load_model(path, dtype=torch.float32, keep_fp8=True)
+    fp8 = [m for m in kept.modules() if isinstance(m, FP8Linear)]
+    assert fp8 and all(m.weight.dtype == torch.float8_e4m3fn for m in fp8)
+    assert kept.model.layers[1].self_attn.kv_b_proj in fp8  # the absorbed path reads it too
+    size = lambda m: sum(t.numel() * t.element_size() for t in m.state_dict().values())  # noqa: E731
+    assert size(kept) < 0.6 * size(dense)
+    ids = torch.randint(0, 256, (2, 12), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(kept(ids), dense(ids))
+        assert torch.equal(kept(ids, absorbed=True), dense(ids, absorbed=True))
+
+
+def test_the_engine_serves_an_fp8_checkpoint_kept_fp8(fp8_checkpoint):
+    """keep_fp8 steps run eagerly (its experts cannot be fused for the compiled step) and give the
+    dequantised model's greedy output."""
+    from model_runtime import LLM, SamplingParams
+
+    path, _ = fp8_checkpoint
+    params = SamplingParams(temperature=0, max_tokens=6, ignore_eos=True)
+    kept = LLM(str(path), dtype="float32", keep_fp8=True).generate([[5, 6, 7, 8]], params)
+    dense = LLM(str(path), dtype="float32", enforce_eager=True).generate([[5, 6, 7, 8]], params)
+    assert kept[0].outputs[0].token_ids == dense[0].outputs[0].token_ids

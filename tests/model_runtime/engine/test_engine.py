@@ -24,7 +24,7 @@ def reference(tiny_checkpoint):
 @pytest.mark.parametrize("k", [0, 1, 2])
 def test_batched_chunked_greedy_equals_recompute(tiny_checkpoint, reference, k):
     path, _ = tiny_checkpoint
-    llm = LLM(str(path), dtype="float32", speculative_tokens=k, block_size=4, max_num_batched_tokens=8)
+    llm = LLM(str(path), dtype="float32", enforce_eager=True, speculative_tokens=k, block_size=4, max_num_batched_tokens=8)
     assert _run(llm) == reference
     stats = llm.stats()
     assert stats["kv_blocks_used"] == 0
@@ -37,7 +37,7 @@ def test_preemption_under_a_tiny_cache_keeps_outputs(tiny_checkpoint, reference)
     config = ModelConfig.from_pretrained(path)
     per_token = PagedLatentCache.bytes_per_token(config, config.num_hidden_layers + 1, torch.float32)
     # room for ~70 tokens: four sequences of up to 46 tokens cannot all stay resident
-    llm = LLM(str(path), dtype="float32", speculative_tokens=1, block_size=4,
+    llm = LLM(str(path), dtype="float32", enforce_eager=True, speculative_tokens=1, block_size=4,
               kv_cache_memory_bytes=per_token * 72, max_num_batched_tokens=16)
     assert _run(llm) == reference
     assert llm.stats()["kv_blocks_used"] == 0
@@ -49,19 +49,21 @@ class OracleRunner(ModelRunner):
 
     truth: dict[tuple, list[int]] = {}
 
-    def _draft(self, seqs):
-        super()._draft(seqs)
+    def _draft(self, seqs, results):
+        super()._draft(seqs, results)
         for seq in seqs:
-            future = self.truth[tuple(seq.prompt_ids)][len(seq.output_ids):]
-            for j in range(len(seq.drafts)):
-                if j < len(future) and (len(seq.output_ids) + j) % 3:
-                    seq.drafts[j] = future[j]
+            done = len(seq.output_ids) + len(results[seq].tokens)  # this step's tokens are not appended yet
+            future = self.truth[tuple(seq.prompt_ids)][done:]
+            drafts = results[seq].drafts
+            for j in range(len(drafts)):
+                if j < len(future) and (done + j) % 3:
+                    drafts[j] = future[j]
 
 
 @pytest.mark.parametrize("k", [1, 3])
 def test_accepted_drafts_keep_greedy_output_exact(tiny_checkpoint, reference, k):
     path, _ = tiny_checkpoint
-    llm = LLM(str(path), dtype="float32", speculative_tokens=k, block_size=4, max_num_batched_tokens=64)
+    llm = LLM(str(path), dtype="float32", enforce_eager=True, speculative_tokens=k, block_size=4, max_num_batched_tokens=64)
     OracleRunner.truth = {tuple(p): r for p, r in zip(PROMPTS, reference, strict=True)}
     llm.engine.runner.__class__ = OracleRunner
     assert _run(llm) == reference
@@ -71,7 +73,7 @@ def test_accepted_drafts_keep_greedy_output_exact(tiny_checkpoint, reference, k)
 
 def test_prefix_cache_reuses_blocks_and_gives_same_output(tiny_checkpoint):
     path, model = tiny_checkpoint
-    llm = LLM(str(path), dtype="float32", speculative_tokens=1, block_size=4)
+    llm = LLM(str(path), dtype="float32", enforce_eager=True, speculative_tokens=1, block_size=4)
     prompt = list(range(30, 60))
     first = _run(llm, [prompt])
     bm = llm.engine.block_manager
@@ -83,7 +85,7 @@ def test_prefix_cache_reuses_blocks_and_gives_same_output(tiny_checkpoint):
 
 def test_stop_strings_stop_ids_max_tokens_and_logprobs(tiny_checkpoint, reference):
     path, _ = tiny_checkpoint
-    llm = LLM(str(path), dtype="float32")
+    llm = LLM(str(path), dtype="float32", enforce_eager=True)
     full = reference[1]
     out = llm.generate([PROMPTS[1]], SamplingParams(temperature=0, max_tokens=16, stop_token_ids=[full[5]], ignore_eos=True))[0].outputs[0]
     assert out.token_ids == full[: full.index(full[5]) + 1] and out.finish_reason == "stop"
@@ -100,7 +102,7 @@ def test_stop_strings_stop_ids_max_tokens_and_logprobs(tiny_checkpoint, referenc
 
 def test_seeded_sampling_is_reproducible_and_seeds_differ(tiny_checkpoint):
     path, _ = tiny_checkpoint
-    llm = LLM(str(path), dtype="float32", speculative_tokens=1)
+    llm = LLM(str(path), dtype="float32", enforce_eager=True, speculative_tokens=1)
     params = lambda seed: SamplingParams(temperature=1.0, top_p=0.9, top_k=50, max_tokens=24, seed=seed, ignore_eos=True)
     a, b, c = (_run(llm, [PROMPTS[0]], params(s))[0] for s in (7, 7, 8))
     assert a == b and a != c
@@ -108,7 +110,7 @@ def test_seeded_sampling_is_reproducible_and_seeds_differ(tiny_checkpoint):
 
 def test_bad_requests_are_value_errors(tiny_checkpoint):
     path, _ = tiny_checkpoint
-    llm = LLM(str(path), dtype="float32", max_model_len=32)
+    llm = LLM(str(path), dtype="float32", enforce_eager=True, max_model_len=32)
     with pytest.raises(ValueError, match="maximum context length is 32"):
         llm.generate([list(range(40))], GREEDY)
     with pytest.raises(ValueError, match="empty"):
@@ -121,7 +123,7 @@ def test_bad_requests_are_value_errors(tiny_checkpoint):
 
 def test_abort_frees_blocks_at_once(tiny_checkpoint):
     path, _ = tiny_checkpoint
-    llm = LLM(str(path), dtype="float32", block_size=4)
+    llm = LLM(str(path), dtype="float32", enforce_eager=True, block_size=4)
     engine = llm.engine
     engine.add_request("a", list(range(5, 25)), SamplingParams(temperature=0, max_tokens=100, ignore_eos=True))
     engine.step()
@@ -138,7 +140,7 @@ def test_deepseek_v3_latent_cache_is_70272_bytes_per_token():
 def test_logit_bias_min_tokens_and_penalties_through_the_engine(tiny_checkpoint, reference):
     """Speculation on: requests with request processors decode without drafts and honour them."""
     path, _ = tiny_checkpoint
-    llm = LLM(str(path), dtype="float32", speculative_tokens=1, block_size=4)
+    llm = LLM(str(path), dtype="float32", enforce_eager=True, speculative_tokens=1, block_size=4)
     prompt = PROMPTS[1]
     forced = llm.generate([prompt], SamplingParams(temperature=0, max_tokens=6, ignore_eos=True,
                                                    logit_bias={77: 100.0}))[0].outputs[0].token_ids
@@ -154,3 +156,44 @@ def test_logit_bias_min_tokens_and_penalties_through_the_engine(tiny_checkpoint,
     ids = repeated[0].outputs[0].token_ids
     assert len(set(ids)) > len(set(reference[1]))  # greedy repeats one token here; penalised, it cannot
     assert llm.stats()["kv_blocks_used"] == 0
+
+
+def test_the_device_reaches_weights_cache_and_steps(tiny_checkpoint, reference):
+    path, _ = tiny_checkpoint
+    llm = LLM(str(path), dtype="float32", enforce_eager=True, device="cpu", block_size=4)
+    assert llm.engine.cache.storage.device == torch.device("cpu")
+    assert {p.device for p in llm.engine.model.parameters()} == {torch.device("cpu")}
+    assert _run(llm) == reference
+    with pytest.raises(ValueError, match="not a torch device"):
+        LLM(str(path), dtype="float32", enforce_eager=True, device="no-such-device")
+
+
+def test_a_hash_collision_is_not_a_prefix_cache_hit(monkeypatch):
+    from model_runtime.engine import block_manager
+
+    monkeypatch.setattr(block_manager, "block_hash", lambda parent, tokens, next_token: 42)  # every block collides
+    bm = block_manager.BlockManager(num_blocks=8, block_size=4)
+    table, hashes = [], []
+    first = list(range(10, 19))
+    assert bm.grow(table, len(first))
+    bm.register(table, hashes, first, len(first))
+    assert bm.match_prefix(first)[0] == table[:1]  # the same tokens: a hit
+    assert bm.match_prefix(list(range(50, 59)))[0] == []  # same hash, other tokens: a miss
+    assert bm.match_prefix(first[:4] + [99] + first[5:])[0] == []  # other next token: a miss
+
+
+def test_the_runner_returns_tokens_and_the_scheduler_appends_them(tiny_checkpoint, reference):
+    from model_runtime.engine.outputs import StepResult
+
+    path, _ = tiny_checkpoint
+    engine = LLM(str(path), dtype="float32", enforce_eager=True, block_size=4).engine
+    engine.add_request("a", PROMPTS[1], SamplingParams(temperature=0, max_tokens=8, stop_token_ids=[99]))
+    results = engine.runner.run(engine.scheduler.schedule())
+    (seq, result), = results.items()
+    assert result.tokens == reference[1][:1] and seq.output_ids == []  # computed, not appended
+    engine.scheduler.postprocess(results)
+    assert seq.output_ids == reference[1][:1]
+    # tokens after a stop token (accepted drafts past it) are dropped and the blocks freed
+    engine.scheduler.postprocess({seq: StepResult([7, 99, 8], [None] * 3)})
+    assert seq.output_ids == reference[1][:1] + [7, 99] and seq.finish_reason == "stop"
+    assert engine.block_manager.num_used == 0

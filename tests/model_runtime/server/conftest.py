@@ -87,7 +87,8 @@ def start_server(checkpoint: Path, log_path: Path, *extra: str, timeout: float =
     port = free_port()
     command = [sys.executable, "-m", "model_runtime", "serve", "--model", str(checkpoint), "--host", "127.0.0.1",
                "--port", str(port), "--served-model-name", MODEL_NAME, "--dtype", "float32",
-               "--max-model-len", str(MAX_MODEL_LEN), "--kv-cache-memory", "8M", "--log-level", "warning", *extra]
+               "--max-model-len", str(MAX_MODEL_LEN), "--kv-cache-memory", "8M", "--log-level", "warning", "--device", "cpu", "--enforce-eager",
+               *extra]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO_ROOT)}
     log_file = log_path.open("w")
     process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)

@@ -231,7 +231,7 @@ def test_langchain_chat_openai_bind_tools_and_structured_output(server):
 def test_offline_llm_chat_with_a_chat_format_and_template_kwargs(server_checkpoint):
     from model_runtime import LLM, SamplingParams
 
-    llm = LLM(str(server_checkpoint), dtype="float32", max_model_len=256, kv_cache_memory_bytes=4 << 20,
+    llm = LLM(str(server_checkpoint), dtype="float32", enforce_eager=True, max_model_len=256, kv_cache_memory_bytes=4 << 20,
               chat_format="deepseek_v3_1")
     params = SamplingParams(temperature=0, max_tokens=3, ignore_eos=True)
     thinking = llm.chat(MESSAGES, params, chat_template_kwargs={"thinking": True})[0]

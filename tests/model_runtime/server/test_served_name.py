@@ -14,7 +14,7 @@ from tests.model_runtime.server.conftest import REPO_ROOT, free_port
 def test_the_default_served_name_is_the_checkpoint_directory_name(tmp_path):
     port = free_port()
     command = [sys.executable, "-m", "model_runtime", "serve", "--model", "models/deepseek-v3-tiny/", "--port",
-               str(port), "--dtype", "float32", "--log-level", "warning"]
+               str(port), "--dtype", "float32", "--log-level", "warning", "--enforce-eager"]
     with open(tmp_path / "server.log", "wb") as log:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
                                    stdout=log, stderr=subprocess.STDOUT)

@@ -1,0 +1,94 @@
+"""The captured (compiled, fixed-shape) decode step gives the eager path's greedy output.
+
+Compiling is slow, so this file compiles three shapes in all: batch bucket 2 with one token per row,
+and with MTP (k = 1) batch bucket 1 with two tokens per row for the main model (verification) and
+for the MTP module (catch-up and draft). All run the tiny test model.
+"""
+import threading
+
+import pytest
+
+from model_runtime import LLM, SamplingParams
+from model_runtime.engine.captured import MAIN
+from tests.model_runtime.engine.conftest import greedy_reference
+
+PROMPTS = [[5, 6, 7, 8, 9], list(range(10, 21))]
+GREEDY = SamplingParams(temperature=0, max_tokens=12, ignore_eos=True)
+
+
+@pytest.fixture(scope="module")
+def compile_cache(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("inductor"))
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_checkpoint):
+    _, model = tiny_checkpoint
+    return [greedy_reference(model, p, 12) for p in PROMPTS]
+
+
+def _outputs(llm, prompts, params=GREEDY):
+    return [o.outputs[0].token_ids for o in llm.generate(prompts, params)]
+
+
+def test_captured_greedy_equals_eager_and_recompute(tiny_checkpoint, reference, compile_cache):
+    path, _ = tiny_checkpoint
+    eager = LLM(str(path), dtype="float32", enforce_eager=True, max_num_seqs=2)
+    captured = LLM(str(path), dtype="float32", max_num_seqs=2, compile_cache_dir=compile_cache)
+    assert _outputs(eager, PROMPTS) == _outputs(captured, PROMPTS) == reference
+    steps = captured.engine.runner.captured
+    assert list(steps.steps) == [(MAIN, 2, 4, 1)]  # both requests decode together: one shape compiled and used
+    assert steps.compile_seconds[(MAIN, 2, 4, 1)] > 0
+    # a sampled request takes the eager path beside it, and the cache stays consistent for both
+    sampled = SamplingParams(temperature=1.0, max_tokens=12, seed=3, ignore_eos=True)
+    assert _outputs(captured, PROMPTS[:1], sampled) == _outputs(eager, PROMPTS[:1], sampled)
+    assert captured.stats()["kv_blocks_used"] == 0
+
+
+def test_a_background_compile_serves_eagerly_until_the_step_is_ready(tiny_checkpoint, reference, compile_cache):
+    """As `serve` runs it: the first requests of a new shape do not wait for its compile."""
+    path, _ = tiny_checkpoint
+    llm = LLM(str(path), dtype="float32", max_num_seqs=2, compile_cache_dir=compile_cache, compile_in_background=True)
+    steps = llm.engine.runner.captured
+    release = threading.Event()
+    compile_all = steps._compile_all
+    steps._compile_all = lambda shapes: release.wait() and compile_all(shapes)  # held until we let it go
+    calls = []
+    run = steps._run
+    steps._run = lambda *args: calls.append(args[1]) or run(*args)
+    assert _outputs(llm, PROMPTS) == reference  # all eager: the compile has not run yet
+    assert calls == [] and steps._compiler.is_alive()
+    release.set()
+    steps._compiler.join()
+    assert list(steps.steps) == [(MAIN, 2, 4, 1)]
+    calls.clear()
+    assert _outputs(llm, PROMPTS) == reference
+    assert calls and set(calls) == {(MAIN, 2, 4, 1)}  # now through the compiled step
+
+
+def test_captured_mtp_verification_keeps_greedy_output(tiny_checkpoint, reference):
+    path, _ = tiny_checkpoint
+    llm = LLM(str(path), dtype="float32", speculative_tokens=1, max_num_seqs=1)
+    assert _outputs(llm, PROMPTS[1:]) == reference[1:]
+    # the main step verifies the last token + one draft; the MTP step catches up on up to two positions
+    assert sorted(llm.engine.runner.captured.steps) == [(MAIN, 1, 4, 2), (0, 1, 4, 2)]
+    stats = llm.stats()
+    eager = LLM(str(path), dtype="float32", speculative_tokens=1, max_num_seqs=1, enforce_eager=True)
+    assert _outputs(eager, PROMPTS[1:]) == reference[1:]
+    # the compiled MTP step drafts what the eager one does: the same drafts proposed and accepted
+    assert stats["spec_tokens_proposed"] == eager.stats()["spec_tokens_proposed"] > 0
+    assert stats["spec_tokens_accepted"] == eager.stats()["spec_tokens_accepted"]
+
+
+def test_a_shape_that_cannot_compile_runs_eagerly(tiny_checkpoint, reference, monkeypatch):
+    """No C++ compiler, say: the step is logged as failed and the requests still complete."""
+    from model_runtime.engine import captured
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no compiler here")
+
+    monkeypatch.setattr(captured.torch, "compile", broken)
+    path, _ = tiny_checkpoint
+    llm = LLM(str(path), dtype="float32", max_num_seqs=2)
+    assert _outputs(llm, PROMPTS) == reference
+    assert llm.engine.runner.captured.failed == {(MAIN, 2, 4, 1)} and not llm.engine.runner.captured.steps
