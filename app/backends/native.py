@@ -35,6 +35,8 @@ def server_command(settings: Settings, port: int) -> list[str]:
         "--dtype", settings.model_dtype,
         "--speculative-tokens", str(settings.model_speculative_tokens),
         *(["--num-threads", str(settings.model_num_threads)] if settings.model_num_threads else []),
+        *(["--enforce-eager"] if settings.model_enforce_eager else
+          ["--compile-cache-dir", str(settings.model_compile_cache_dir or settings.var_dir / "compile-cache")]),
     ]
 
 

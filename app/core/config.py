@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     model_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     model_speculative_tokens: int = Field(1, ge=0, le=8)  # MTP drafts per step (DeepSeek's setting: 1)
     model_num_threads: int | None = Field(None, ge=1)  # torch threads of the native server
+    # native: captured (compiled) decode steps, each shape compiled in the background on first use and
+    # kept in Inductor's on-disk cache (default VAR_DIR/compile-cache); true: eager steps only
+    model_enforce_eager: bool = False
+    model_compile_cache_dir: Path | None = None
     model_pidfile: Path | None = None  # native: default VAR_DIR/run/model_server.json (one per host)
     model_health_interval_s: float = Field(5.0, gt=0)
     model_start_timeout_s: float = Field(300.0, gt=0)

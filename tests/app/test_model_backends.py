@@ -1,4 +1,5 @@
 """Model backends: the native supervisor (with a stand-in server), degraded health, vLLM launcher."""
+import argparse
 import asyncio
 import json
 import logging
@@ -10,9 +11,11 @@ import time
 
 import httpx
 
+from app.backends.native import server_command
 from app.backends.supervisor import ProcessSupervisor
 from app.backends.vllm_launcher import main as launcher_main, vllm_command
 from app.core.config import Settings
+from model_runtime.server.cli import add_arguments
 from tests.app.conftest import STAND_IN, auth, free_port, start_app, stop_app
 
 
@@ -195,3 +198,17 @@ def test_vllm_command_has_parallelism_mtp_and_tool_parser(capsys):
     assert "--speculative-config" not in vllm_command(settings.model_copy(update={"vllm_speculative_tokens": 0}))
     assert launcher_main([]) == 0
     assert capsys.readouterr().out.startswith("vllm serve deepseek-ai/DeepSeek-V3 ")
+
+
+def test_native_command_keeps_compiled_steps_under_var_dir_or_runs_eagerly(tmp_path):
+    """The native server's captured decode steps compile into VAR_DIR/compile-cache (kept between
+    restarts); MODEL_ENFORCE_EAGER turns them off. `serve` accepts both command lines."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    captured = server_command(Settings(var_dir=tmp_path), 8001)
+    args = parser.parse_args(captured[4:])
+    assert args.compile_cache_dir == str(tmp_path / "compile-cache") and not args.enforce_eager
+    custom = server_command(Settings(var_dir=tmp_path, model_compile_cache_dir=tmp_path / "inductor"), 8001)
+    assert parser.parse_args(custom[4:]).compile_cache_dir == str(tmp_path / "inductor")
+    eager = parser.parse_args(server_command(Settings(var_dir=tmp_path, model_enforce_eager=True), 8001)[4:])
+    assert eager.enforce_eager and eager.compile_cache_dir is None
