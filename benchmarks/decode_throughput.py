@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -165,9 +166,9 @@ def serve_first_request(model: str, threads: int, *flags: str) -> dict[str, floa
         server.wait(timeout=30)
 
 
-def bench_bundled(model: str, batches: dict, n: int, repeats: int, cache: str) -> tuple[dict, dict, LLM]:
+def bench_bundled(model: str, batches: dict, n: int, repeats: int) -> tuple[dict, dict, LLM]:
     """Captured vs eager vs transformers at 1, 4 and 16 requests, overhead ratios; compile time per shape."""
-    captured = LLM(model, dtype="float32", max_num_seqs=16, compile_cache_dir=cache)
+    captured = LLM(model, dtype="float32", max_num_seqs=16)
     eager = LLM(model, dtype="float32", max_num_seqs=16, enforce_eager=True)
     hf = Transformers(model)
     for c in sorted(batches):
@@ -192,10 +193,10 @@ def bench_bundled(model: str, batches: dict, n: int, repeats: int, cache: str) -
     return result, compile_s, captured
 
 
-def bench_mtp(model: str, captured: LLM, one: list[list[int]], n: int, repeats: int, cache: str) -> dict:
+def bench_mtp(model: str, captured: LLM, one: list[list[int]], n: int, repeats: int) -> dict:
     """MTP k = 1, 2 with the captured step against k = 0, one request."""
     spec = {0: captured}
-    spec.update({k: LLM(model, dtype="float32", speculative_tokens=k, max_num_seqs=1, compile_cache_dir=cache)
+    spec.update({k: LLM(model, dtype="float32", speculative_tokens=k, max_num_seqs=1)
                  for k in (1, 2)})
     for llm in spec.values():
         run_engine(llm, one, n)
@@ -210,10 +211,10 @@ def bench_mtp(model: str, captured: LLM, one: list[list[int]], n: int, repeats: 
     return result
 
 
-def bench_matmul_bound(threads: int, n: int, repeats: int, cache: str) -> dict:
+def bench_matmul_bound(threads: int, n: int, repeats: int) -> dict:
     """The 162M random checkpoint of benchmarks/model_load.py: tok/s vs transformers, bytes per step."""
     big = str(random_checkpoint(Path("bench-out/load/checkpoint")))
-    ours = LLM(big, dtype="float32", max_num_seqs=16, compile_cache_dir=cache)
+    ours = LLM(big, dtype="float32", max_num_seqs=16)
     hf = Transformers(big)
     bandwidth = memory_bandwidth_gbs(threads)
     result: dict = {"memory_bandwidth_gbs": bandwidth}
@@ -260,20 +261,21 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     Path("bench-out").mkdir(exist_ok=True)
     cache = str(Path(args.compile_cache_dir).resolve())
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache  # Inductor's on-disk cache for the in-process engines
     parts = args.parts.split(",")
     tokenizer = load_tokenizer(args.model)
     batches = {c: prompts(tokenizer, c) for c in (1, 4, 16)}
     n = args.new_tokens
     result: dict = {"threads": args.threads, "new_tokens": n, "repeats": args.repeats}
     if "bundled" in parts or "mtp" in parts:
-        result["bundled"], result["compile_s"], captured = bench_bundled(args.model, batches, n, args.repeats, cache)
+        result["bundled"], result["compile_s"], captured = bench_bundled(args.model, batches, n, args.repeats)
         if "mtp" in parts:
-            result["mtp"] = bench_mtp(args.model, captured, batches[1], 2 * n, args.repeats, cache)
+            result["mtp"] = bench_mtp(args.model, captured, batches[1], 2 * n, args.repeats)
         del captured
     if args.vllm_python:
         result["vllm_cpu"] = bench_vllm(args.vllm_python, args.model, batches, n, args.repeats, args.threads)
     if "matmul" in parts:
-        result["matmul_bound"] = bench_matmul_bound(args.threads, n // 2, args.repeats, cache)
+        result["matmul_bound"] = bench_matmul_bound(args.threads, n // 2, args.repeats)
     if "serve" in parts:
         result["serve"] = bench_serve(args.model, args.threads, cache)
     Path(args.out).write_text(json.dumps(result, indent=2))

@@ -25,7 +25,6 @@ class EngineConfig:
     chat_format: str | None = None  # a bundled chat format (chat_formats.py); None: the checkpoint's template
     device: str = "cpu"  # where the weights, the KV cache and every tensor of a step live ("cuda", "cuda:1")
     enforce_eager: bool = False  # True: no captured (compiled) decode step, eager forwards only
-    compile_cache_dir: str | None = None  # Inductor's on-disk cache of compiled steps; None: its default
     compile_in_background: bool = False  # a shape's first steps run eagerly while it compiles (serve)
     keep_fp8: bool = False  # FP8 checkpoints: weights stay FP8 in memory, dequantised per matmul (eager steps)
     warmup: bool = False  # compile the decode step of every batch bucket at start-up, not at first use

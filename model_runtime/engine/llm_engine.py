@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 
 import torch
@@ -51,8 +50,6 @@ class LLMEngine:
         self.scheduler = Scheduler(config, self.block_manager, speculate)
         captured = None
         if not config.enforce_eager and not config.keep_fp8:  # FP8 experts run one matmul each: not capturable
-            if config.compile_cache_dir:
-                os.environ["TORCHINDUCTOR_CACHE_DIR"] = config.compile_cache_dir  # read by Inductor, not by us
             captured = CapturedDecode(self.model, self.cache, config.max_num_seqs, self.max_model_len + lookahead,
                                       background=config.compile_in_background)
         self.runner = ModelRunner(self.model, self.cache, config.speculative_tokens if speculate else 0, captured)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import sys
 from pathlib import Path
@@ -68,10 +69,12 @@ def run(args: argparse.Namespace) -> int:
     from model_runtime.server.app import create_app
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.compile_cache_dir:  # Inductor reads its on-disk cache only from this variable; the process is ours
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = args.compile_cache_dir
     options = {"max_model_len": args.max_model_len, "kv_cache_memory_bytes": args.kv_cache_memory,
                "max_num_seqs": args.max_num_seqs, "num_threads": args.num_threads, "chat_format": args.chat_format,
                "device": args.device, "enforce_eager": args.enforce_eager,
-               "compile_cache_dir": args.compile_cache_dir, "warmup": args.warmup,
+               "warmup": args.warmup,
                "keep_fp8": args.keep_fp8,
                "compile_in_background": True}  # requests never wait for a compile
     try:

@@ -18,7 +18,10 @@ GREEDY = SamplingParams(temperature=0, max_tokens=12, ignore_eos=True)
 
 @pytest.fixture(scope="module")
 def compile_cache(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("inductor"))
+    """Inductor's on-disk cache for this file's engines (what `serve --compile-cache-dir` sets)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path_factory.mktemp("inductor")))
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +37,7 @@ def _outputs(llm, prompts, params=GREEDY):
 def test_captured_greedy_equals_eager_and_recompute(tiny_checkpoint, reference, compile_cache):
     path, _ = tiny_checkpoint
     eager = LLM(str(path), dtype="float32", enforce_eager=True, max_num_seqs=2)
-    captured = LLM(str(path), dtype="float32", max_num_seqs=2, compile_cache_dir=compile_cache)
+    captured = LLM(str(path), dtype="float32", max_num_seqs=2)
     assert _outputs(eager, PROMPTS) == _outputs(captured, PROMPTS) == reference
     steps = captured.engine.runner.captured
     assert list(steps.steps) == [(MAIN, 2, 4, 1)]  # both requests decode together: one shape compiled and used
@@ -48,7 +51,7 @@ def test_captured_greedy_equals_eager_and_recompute(tiny_checkpoint, reference, 
 def test_a_background_compile_serves_eagerly_until_the_step_is_ready(tiny_checkpoint, reference, compile_cache):
     """As `serve` runs it: the first requests of a new shape do not wait for its compile."""
     path, _ = tiny_checkpoint
-    llm = LLM(str(path), dtype="float32", max_num_seqs=2, compile_cache_dir=compile_cache, compile_in_background=True)
+    llm = LLM(str(path), dtype="float32", max_num_seqs=2, compile_in_background=True)
     steps = llm.engine.runner.captured
     release = threading.Event()
     compile_all = steps._compile_all
