@@ -7,6 +7,7 @@ for the MTP module (catch-up and draft). All run the tiny test model.
 import threading
 
 import pytest
+from torch._dynamo.utils import counters
 
 from model_runtime import LLM, SamplingParams
 from model_runtime.engine.captured import MAIN
@@ -42,6 +43,8 @@ def test_captured_greedy_equals_eager_and_recompute(tiny_checkpoint, reference, 
     steps = captured.engine.runner.captured
     assert list(steps.steps) == [(MAIN, 2, 4, 1)]  # both requests decode together: one shape compiled and used
     assert steps.compile_seconds[(MAIN, 2, 4, 1)] > 0
+    # frozen: the weights became constants of the step, so Inductor packed its linears (a cold cache here)
+    assert counters["inductor"]["mkldnn_linear_weight_pack_matcher_count"] > 0
     # a sampled request takes the eager path beside it, and the cache stays consistent for both
     sampled = SamplingParams(temperature=1.0, max_tokens=12, seed=3, ignore_eos=True)
     assert _outputs(captured, PROMPTS[:1], sampled) == _outputs(eager, PROMPTS[:1], sampled)
