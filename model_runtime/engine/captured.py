@@ -44,6 +44,7 @@ def bucket(n: int, smallest: int = 1) -> int:
 log = logging.getLogger(__name__)
 COMPILE_SWITCH_INTERVAL_S = 1e-4  # GIL switch interval while a background compile runs (default 5e-3)
 MAIN = -1  # the step kind of the main model; k >= 0 is MTP module k
+VERIFY = -2  # the main model over the last token and its drafts, then MTP module 0 over the same positions
 
 
 class CapturedDecode:
@@ -69,6 +70,22 @@ class CapturedDecode:
         view = BatchView(storage, self.cache.block_size, tables, starts, ids.shape[1])
         hidden = self.model.hidden_states(ids, view.positions, view)
         return self.model.lm_head(hidden).float().argmax(-1), hidden, view.latents()
+
+    def verify_step(self, h_prev, ids: torch.Tensor, starts: torch.Tensor, tables: torch.Tensor, storage: torch.Tensor):
+        """Speculative decoding in one graph. ids [B, 1+k]: each row's last token and k drafts. The main
+        model's greedy choices c [B, 1+k] verify the drafts; MTP module 0 then runs over the same
+        positions with the main hidden states and c as next tokens: at every position up to the last
+        accepted draft those are the verified values, so its output there is the catch-up of the
+        two-step path, and its greedy token at a row's last accepted position is the next first draft
+        (positions past it are discarded by the caller).
+        -> tokens [B, 2(1+k)] (c, then the MTP drafts), MTP hidden [B, 1+k, hidden], new latents
+        [L + 1, B, 1+k, r + rope] (main layers, then the MTP layer: contiguous in the cache)."""
+        view = BatchView(storage, self.cache.block_size, tables, starts, ids.shape[1])
+        hidden = self.model.hidden_states(ids, view.positions, view)
+        choices = self.model.lm_head(hidden).float().argmax(-1)  # [B, 1+k]
+        h_mtp = self.model.mtp_hidden(0, hidden, choices, view.positions, view)
+        drafts = self.model.mtp_logits(0, h_mtp).float().argmax(-1)  # [B, 1+k]
+        return torch.cat([choices, drafts], dim=1), h_mtp, view.latents()
 
     def mtp_step(self, depth: int, h_prev: torch.Tensor, ids: torch.Tensor, starts: torch.Tensor, tables: torch.Tensor,
                  storage: torch.Tensor):
@@ -121,7 +138,7 @@ class CapturedDecode:
         step = self.steps.get(shape)
         if step is None:
             kind, b, _, t = shape
-            fn = self.main_step if kind == MAIN else functools.partial(self.mtp_step, kind)
+            fn = {MAIN: self.main_step, VERIFY: self.verify_step}.get(kind) or functools.partial(self.mtp_step, kind)
             step = torch.compile(fn, fullgraph=True, dynamic=False, options=INDUCTOR_OPTIONS)
             start = time.perf_counter()
             # Dynamo decides whether parameters become constants from the global flag while it traces;
@@ -157,23 +174,24 @@ class CapturedDecode:
         return tokens[:n], hidden[:n], latents[:, :n]
 
     @torch.inference_mode()
-    def warmup(self, max_num_seqs: int, t: int) -> None:
-        """Compile the main step of every batch bucket up to max_num_seqs at the smallest context bucket."""
+    def warmup(self, max_num_seqs: int, k: int) -> None:
+        """Compile the decode step (with k drafts: the verify step) of every batch bucket up to
+        max_num_seqs at the smallest context bucket."""
         n = 1
         while n <= bucket(max_num_seqs):
-            self._get(self.shape_for(MAIN, n, 1, t))
+            self._get(self.shape_for(VERIFY if k else MAIN, n, 1, 1 + k))
             n *= 2
 
     def __call__(self, rows: list[list[int]], starts: list[int], block_tables: list[list[int]], kind: int = MAIN,
                  h_prev: torch.Tensor | None = None, counts: list[int] | None = None):
         """Rows of T tokens at positions starts[b].. (the first counts[b] real, default all) through
-        the main model or MTP module `kind` (with h_prev [n, T, hidden]) -> greedy tokens [n, T] (host),
-        hidden [n, T, hidden]. Block tables must cover starts + T; the real tokens' latents are stored
-        before returning."""
+        the main model, MTP module `kind` (with h_prev [n, T, hidden]) or both (VERIFY: see verify_step)
+        -> greedy tokens [n, T] ([n, 2T] for VERIFY) on the host, hidden [n, T, hidden]. Block tables
+        must cover starts + T; the real tokens' latents are stored before returning."""
         t = len(rows[0])
         shape = self.shape_for(kind, len(rows), max(starts) + t, t)
         tokens, hidden, latents = self._run(self._get(shape), shape, starts, rows, block_tables, h_prev)
-        first = 0 if kind == MAIN else self.model.config.num_hidden_layers + kind
+        first = 0 if kind in (MAIN, VERIFY) else self.model.config.num_hidden_layers + kind
         if counts is None:
             counts, new = [t] * len(rows), latents.flatten(1, 2)  # [L, n * T, r + rope]
         else:

@@ -55,7 +55,7 @@ class LLMEngine:
         self.runner = ModelRunner(self.model, self.cache, config.speculative_tokens if speculate else 0, captured)
         if captured is not None and config.warmup:
             start = time.perf_counter()
-            captured.warmup(config.max_num_seqs, 1 + self.runner.k)
+            captured.warmup(config.max_num_seqs, self.runner.k)
             log.info("compiled %d decode steps in %.1f s", len(captured.steps), time.perf_counter() - start)
         self.sequences: dict[str, Sequence] = {}
         self._counter = 0

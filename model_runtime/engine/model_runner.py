@@ -4,7 +4,8 @@ token ids each sequence gains (and its next drafts); the scheduler appends them.
 Per step: one main forward for the decoding sequences (grouped by draft count: each row is the
 last token plus its drafts, so the main model verifies all drafts at once), one for prefill chunks
 (rows padded to the longest chunk), then, when speculating, the MTP module catches up on the new
-positions and drafts the next tokens (reusing itself on its own output for k > 1).
+positions and drafts the next tokens (reusing itself on its own output for k > 1). Greedy decoding
+with drafts runs verification and the catch-up as one compiled step (captured.VERIFY).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from collections import defaultdict
 import torch
 import torch.nn.functional as F
 
-from model_runtime.engine.captured import MAIN, CapturedDecode
+from model_runtime.engine.captured import MAIN, VERIFY, CapturedDecode
 from model_runtime.engine.kv_cache import PagedLatentCache
 from model_runtime.engine.outputs import StepResult
 from model_runtime.engine.sampler import accepted_greedy, logprob_of, processed, sample, verify_drafts
@@ -97,9 +98,11 @@ class ModelRunner:
         rows = [[s.token_ids[-1]] + s.drafts for s in seqs]
         starts = [s.num_computed for s in seqs]
         t = len(rows[0])
-        if self.captured is not None and len(seqs) <= self.captured.max_batch and all(map(_greedy_only, seqs)) \
-                and self.captured.available([(MAIN, len(seqs), max(starts) + t, t)]):
-            return self._decode_captured(seqs, rows, starts)
+        if self.captured is not None and len(seqs) <= self.captured.max_batch and all(map(_greedy_only, seqs)):
+            # drafts verified and the MTP catch-up in one step, once the MTP module is level with the main model
+            kind = VERIFY if t > 1 and all(s.num_mtp_computed == s.num_computed for s in seqs) else MAIN
+            if self.captured.available([(kind, len(seqs), max(starts) + t, t)]):
+                return self._decode_captured(seqs, rows, starts, kind)
         hidden = self._forward(seqs, rows, starts)  # [B, 1+k, hidden]
         logits = self.model.lm_head(hidden).float().cpu()  # [B, 1+k, V], sampled on the host
         results = {}
@@ -115,17 +118,32 @@ class ModelRunner:
             results[seq] = self._verified(seq, hidden[i], result)
         return results
 
-    def _decode_captured(self, seqs: list[Sequence], rows: list[list[int]], starts: list[int]) -> dict[Sequence, StepResult]:
-        """Greedy decode through the compiled step: the target's choices at every row position give
-        the accepted drafts (those equal to it) and the next token, by tensor ops."""
-        choices, hidden = self.captured(rows, starts, [s.block_table for s in seqs])  # [B, 1+k], [B, 1+k, hidden]
-        k = choices.shape[1] - 1
-        accepted = accepted_greedy(choices, torch.tensor([r[1:] for r in rows]).view(len(rows), k)).tolist() if k \
-            else [0] * len(rows)  # [B]
+    def _decode_captured(self, seqs: list[Sequence], rows: list[list[int]], starts: list[int],
+                         kind: int) -> dict[Sequence, StepResult]:
+        """Greedy decode through a compiled step: the target's choices at every row position give
+        the accepted drafts (those equal to it) and the next token, by tensor ops. VERIFY: the same
+        step's MTP output at each row's last accepted position is its next first draft."""
+        t = len(rows[0])
+        tokens, hidden = self.captured(rows, starts, [s.block_table for s in seqs], kind)  # [B, T] ([B, 2T]), [B, T, hidden]
+        choices, k = tokens[:, :t], t - 1
+        accepted = accepted_greedy(choices, torch.tensor([r[1:] for r in rows]).view(len(rows), k)) if k \
+            else torch.zeros(len(rows), dtype=torch.long)  # [B]
         self.spec_proposed += k * len(seqs)
-        self.spec_accepted += sum(accepted)
-        return {seq: self._verified(seq, hidden[i], StepResult(row[: n + 1], [None] * (n + 1)))
-                for i, (seq, row, n) in enumerate(zip(seqs, choices.tolist(), accepted, strict=True))}
+        self.spec_accepted += int(accepted.sum())
+        results = {}
+        for i, (seq, row, n) in enumerate(zip(seqs, choices.tolist(), accepted.tolist(), strict=True)):
+            result = StepResult(row[: n + 1], [None] * (n + 1))
+            if kind == VERIFY:  # the MTP module caught up on the n + 1 verified positions in the step
+                seq.num_computed += n + 1
+                seq.num_mtp_computed += n + 1
+                results[seq] = result
+            else:
+                results[seq] = self._verified(seq, hidden[i], result)
+        if kind == VERIFY:
+            rows_idx = torch.arange(len(seqs))
+            h = hidden[rows_idx.to(hidden.device), accepted.to(hidden.device)].unsqueeze(1)  # [B, 1, hidden]
+            self._chain(seqs, tokens[rows_idx, t + accepted], h, [s.num_mtp_computed for s in seqs], results)
+        return results
 
     def _prefill(self, chunks: list[tuple[Sequence, int]]) -> dict[Sequence, StepResult]:
         seqs = [s for s, _ in chunks]
@@ -193,16 +211,29 @@ class ModelRunner:
         rows = F.pad(next_ids, (0, pad)).tolist()  # [B, k+1]
         tokens, h = self.captured(rows, starts, tables, self._mtp_kind(0), F.pad(h_prev, (0, 0, 0, pad)), counts)  # [B, k+1], [B, k+1, hidden]
         last = torch.tensor(counts) - 1  # [B]: each row's last real position
-        drafts = tokens[torch.arange(len(seqs)), last]  # [B]
         h = h[torch.arange(len(seqs), device=h.device), last.to(h.device)].unsqueeze(1)  # [B, 1, hidden]
-        positions = [s + c for s, c in zip(starts, counts, strict=True)]
+        self._chain(seqs, tokens[torch.arange(len(seqs)), last], h, [s + c for s, c in zip(starts, counts, strict=True)],
+                    results)
+
+    def _chain(self, seqs: list[Sequence], drafts: torch.Tensor, h: torch.Tensor, positions: list[int],
+               results: dict[Sequence, StepResult]) -> None:
+        """Greedy first drafts [B] (host) into results, then depths 1..k-1: MTP over the previous depth's
+        hidden h [B, 1, hidden] and draft at positions [B], compiled where the shape is ready."""
+        tables = [s.block_table for s in seqs]
         for depth in range(self.k):
             for seq, token in zip(seqs, drafts.tolist(), strict=True):
                 results[seq].drafts.append(token)
                 results[seq].draft_probs.append(None)
-            if depth + 1 < self.k:
-                tokens, h = self.captured(drafts.view(-1, 1).tolist(), positions, tables, self._mtp_kind(depth + 1), h)
-                drafts, positions = tokens[:, 0], [p + 1 for p in positions]
+            if depth + 1 == self.k:
+                break
+            kind = self._mtp_kind(depth + 1)
+            if self.captured.available([(kind, len(seqs), max(positions) + 1, 1)]):
+                tokens, h = self.captured(drafts.view(-1, 1).tolist(), positions, tables, kind, h)
+                drafts = tokens[:, 0]
+            else:
+                h = self._mtp(depth + 1, seqs, h, drafts.view(-1, 1), positions, [1] * len(seqs))
+                drafts = self.model.mtp_logits(depth + 1, h[:, 0]).float().argmax(-1).cpu()
+            positions = [p + 1 for p in positions]
 
     def _mtp_kind(self, depth: int) -> int:
         """The MTP module that drafts at `depth` (drafting k > n_mtp reuses the last)."""

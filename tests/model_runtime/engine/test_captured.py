@@ -1,8 +1,9 @@
 """The captured (compiled, fixed-shape) decode step gives the eager path's greedy output.
 
-Compiling is slow, so this file compiles three shapes in all: batch bucket 2 with one token per row,
-and with MTP (k = 1) batch bucket 1 with two tokens per row for the main model (verification) and
-for the MTP module (catch-up and draft). All run the tiny test model.
+Compiling is slow, so this file compiles four shapes in all: batch bucket 2 with one token per row;
+with MTP (k = 1) batch bucket 1 with two tokens per row (verification and the MTP catch-up in one
+step); with k = 2 that step over three tokens and the MTP module over one (the second draft). All
+run the tiny test model.
 """
 import threading
 
@@ -10,7 +11,7 @@ import pytest
 from torch._dynamo.utils import counters
 
 from model_runtime import LLM, SamplingParams
-from model_runtime.engine.captured import MAIN
+from model_runtime.engine.captured import MAIN, VERIFY
 from tests.model_runtime.engine.conftest import greedy_reference
 
 PROMPTS = [[5, 6, 7, 8, 9], list(range(10, 21))]
@@ -76,14 +77,26 @@ def test_captured_mtp_verification_keeps_greedy_output(tiny_checkpoint, referenc
     path, _ = tiny_checkpoint
     llm = LLM(str(path), dtype="float32", speculative_tokens=1, max_num_seqs=1)
     assert _outputs(llm, PROMPTS[1:]) == reference[1:]
-    # the main step verifies the last token + one draft; the MTP step catches up on up to two positions
-    assert sorted(llm.engine.runner.captured.steps) == [(MAIN, 1, 4, 2), (0, 1, 4, 2)]
+    # one step verifies the last token + one draft and lets the MTP module catch up on those two positions
+    assert sorted(llm.engine.runner.captured.steps) == [(VERIFY, 1, 4, 2)]
     stats = llm.stats()
     eager = LLM(str(path), dtype="float32", speculative_tokens=1, max_num_seqs=1, enforce_eager=True)
     assert _outputs(eager, PROMPTS[1:]) == reference[1:]
     # the compiled MTP step drafts what the eager one does: the same drafts proposed and accepted
     assert stats["spec_tokens_proposed"] == eager.stats()["spec_tokens_proposed"] > 0
     assert stats["spec_tokens_accepted"] == eager.stats()["spec_tokens_accepted"]
+
+
+def test_captured_mtp_chain_drafts_as_eager_does(tiny_checkpoint, reference):
+    """k = 2: the second draft comes from the MTP module run again on its own output (a second compiled step)."""
+    path, _ = tiny_checkpoint
+    llm = LLM(str(path), dtype="float32", speculative_tokens=2, max_num_seqs=1)
+    eager = LLM(str(path), dtype="float32", speculative_tokens=2, max_num_seqs=1, enforce_eager=True)
+    assert _outputs(llm, PROMPTS[:1]) == _outputs(eager, PROMPTS[:1]) == reference[:1]
+    assert sorted(llm.engine.runner.captured.steps) == [(VERIFY, 1, 4, 3), (0, 1, 4, 1)]
+    stats, eager_stats = llm.stats(), eager.stats()
+    assert stats["spec_tokens_proposed"] == eager_stats["spec_tokens_proposed"] > 0
+    assert stats["spec_tokens_accepted"] == eager_stats["spec_tokens_accepted"]
 
 
 def test_a_shape_that_cannot_compile_runs_eagerly(tiny_checkpoint, reference, monkeypatch):
