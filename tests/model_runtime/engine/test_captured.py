@@ -1,13 +1,14 @@
 """The captured (compiled, fixed-shape) decode step gives the eager path's greedy output.
 
-Compiling is slow, so this file compiles four shapes in all: batch bucket 2 with one token per row;
-with MTP (k = 1) batch bucket 1 with two tokens per row (verification and the MTP catch-up in one
-step); with k = 2 that step over three tokens and the MTP module over one (the second draft). All
-run the tiny test model.
+Compiling is slow, so this file compiles four shapes in all (some for several engines): batch bucket
+2 with one token per row; with MTP (k = 1) batch bucket 1 with two tokens per row (verification and
+the MTP catch-up in one step); with k = 2 that step over three tokens and the MTP module over one
+(the second draft). All run the tiny test model.
 """
 import threading
 
 import pytest
+import torch
 from torch._dynamo.utils import counters
 
 from model_runtime import LLM, SamplingParams
@@ -71,6 +72,24 @@ def test_a_background_compile_serves_eagerly_until_the_step_is_ready(tiny_checkp
     calls.clear()
     assert _outputs(llm, PROMPTS) == reference
     assert calls and set(calls) == {(MAIN, 2, 4, 1)}  # now through the compiled step
+
+
+def test_engines_with_the_same_shapes_keep_their_own_frozen_weights(tiny_checkpoint, reference, compile_cache):
+    """Every engine's steps are compiled from one code object and run with most guards skipped; with
+    the weights frozen into each compiled step, the guards left must still pick each engine's own."""
+    path, _ = tiny_checkpoint
+    first = LLM(str(path), dtype="float32", max_num_seqs=2)
+    other, other_eager = (LLM(str(path), dtype="float32", max_num_seqs=2, enforce_eager=e) for e in (False, True))
+    for llm in (other, other_eager):
+        head = llm.engine.model.lm_head.weight
+        with torch.no_grad():
+            head.copy_(torch.randn(head.shape, generator=torch.Generator().manual_seed(1)) * 0.05)
+    expected = _outputs(other_eager, PROMPTS)
+    assert expected != reference
+    for _ in range(2):  # the second round runs compiled steps that both engines have
+        assert _outputs(first, PROMPTS) == reference
+        assert _outputs(other, PROMPTS) == expected
+    assert list(first.engine.runner.captured.steps) == list(other.engine.runner.captured.steps) == [(MAIN, 2, 4, 1)]
 
 
 def test_captured_mtp_verification_keeps_greedy_output(tiny_checkpoint, reference):
