@@ -1,18 +1,25 @@
 """The captured (compiled, fixed-shape) decode step gives the eager path's greedy output.
 
-Compiling is slow, so this file compiles four shapes in all (some for several engines): batch bucket
-2 with one token per row; with MTP (k = 1) batch bucket 1 with two tokens per row (verification and
-the MTP catch-up in one step); with k = 2 that step over three tokens and the MTP module over one
-(the second draft). All run the tiny test model.
+Compiling is slow, so this file compiles five shapes in all (some for several engines): batch bucket
+2 with one token per row; batch bucket 1 with one (in subprocesses sharing an on-disk cache); with
+MTP (k = 1) batch bucket 1 with two tokens per row (verification and the MTP catch-up in one step);
+with k = 2 that step over three tokens and the MTP module over one (the second draft). All run the
+tiny test model.
 """
+import json
+import os
+import subprocess
+import sys
 import threading
 
 import pytest
 import torch
 from torch._dynamo.utils import counters
 
-from model_runtime import LLM, SamplingParams
+from model_runtime import LLM, DeepseekV3ForCausalLM, SamplingParams
 from model_runtime.engine.captured import MAIN, VERIFY
+from model_runtime.loader.save import save_checkpoint
+from tests.model_runtime.checkpoints import randomize_
 from tests.model_runtime.engine.conftest import greedy_reference
 
 PROMPTS = [[5, 6, 7, 8, 9], list(range(10, 21))]
@@ -90,6 +97,31 @@ def test_engines_with_the_same_shapes_keep_their_own_frozen_weights(tiny_checkpo
         assert _outputs(first, PROMPTS) == reference
         assert _outputs(other, PROMPTS) == expected
     assert list(first.engine.runner.captured.steps) == list(other.engine.runner.captured.steps) == [(MAIN, 2, 4, 1)]
+
+
+DECODE = """
+import json, sys
+from model_runtime import LLM, SamplingParams
+llm = LLM(sys.argv[1], dtype="float32", max_num_seqs=1)
+out = llm.generate([[5, 6, 7, 8, 9]], SamplingParams(temperature=0, max_tokens=12, ignore_eos=True))
+print(json.dumps({"tokens": out[0].outputs[0].token_ids, "steps": len(llm.engine.runner.captured.steps)}))
+"""
+
+
+def test_an_on_disk_compile_cache_serves_each_checkpoint_its_own_weights(tiny_checkpoint, tmp_path):
+    """`serve --compile-cache-dir` keeps compiled steps between runs, and the weights are frozen into
+    them: a second checkpoint of the same shapes, run after the first filled the cache, must still
+    decode with its own weights."""
+    path, model = tiny_checkpoint
+    other = DeepseekV3ForCausalLM(model.config).eval()
+    randomize_(other, seed=1)
+    save_checkpoint(other, model.config, tmp_path / "other", dtype=torch.float32)
+    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor"), "HF_HUB_OFFLINE": "1"}
+    for checkpoint, weights in ((path, model), (tmp_path / "other", other)):
+        run = subprocess.run([sys.executable, "-c", DECODE, str(checkpoint)], env=env, capture_output=True,
+                             text=True, timeout=600, check=True)
+        result = json.loads(run.stdout.strip().splitlines()[-1])
+        assert result == {"tokens": greedy_reference(weights, [5, 6, 7, 8, 9], 12), "steps": 1}
 
 
 def test_captured_mtp_verification_keeps_greedy_output(tiny_checkpoint, reference):
