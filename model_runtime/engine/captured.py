@@ -10,7 +10,7 @@ in the graph too, so a step is one call, one index write and one copy of the tok
 Compiled with `torch.compile(fullgraph=True, dynamic=False)` and Inductor's `freezing` (weights
 become constants, folded into the kernels; on CPU each linear's weight is packed for MKL, one
 packed copy per compiled shape) and `cpp_wrapper`, at first use of a shape or at warm-up.
-Inductor caches the compiled code on disk (`TORCHINDUCTOR_CACHE_DIR`, which `serve --compile-cache-dir` sets).
+Inductor caches the compiled code on disk (`TORCHINDUCTOR_CACHE_DIR`; `serve --compile-cache-dir` points it elsewhere while serving).
 The eager forward over the same modules is the reference path.
 """
 from __future__ import annotations

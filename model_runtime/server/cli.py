@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import re
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 from model_runtime.chat_formats import CHAT_FORMATS
@@ -62,15 +62,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted; a model that cannot be loaded is a message and exit status 2."""
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with compile_cache(args.compile_cache_dir):
+        return _serve(args)
+
+
+def compile_cache(directory: str | None):
+    """Inductor's on-disk cache of compiled steps in `directory` while serving (None: Inductor's
+    default). Torch's own switch for it, which sets and restores the variable Inductor reads."""
+    if directory is None:
+        return nullcontext()
+    from torch._inductor.runtime.cache_dir_utils import temporary_cache_dir
+
+    return temporary_cache_dir(str(Path(directory).resolve()))
+
+
+def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from model_runtime.engine.async_engine import AsyncLLMEngine
     from model_runtime.engine.config import EngineConfig
     from model_runtime.server.app import create_app
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.compile_cache_dir:  # Inductor reads its on-disk cache only from this variable; the process is ours
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = args.compile_cache_dir
     options = {"max_model_len": args.max_model_len, "kv_cache_memory_bytes": args.kv_cache_memory,
                "max_num_seqs": args.max_num_seqs, "num_threads": args.num_threads, "chat_format": args.chat_format,
                "device": args.device, "enforce_eager": args.enforce_eager,
