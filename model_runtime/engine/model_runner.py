@@ -179,10 +179,8 @@ class ModelRunner:
         drafting = [i for i, s in enumerate(seqs) if not s.is_prefilling]
         if self.captured is not None and len(drafting) == len(seqs) <= self.captured.max_batch \
                 and max(counts) <= self.k + 1 and all(map(_greedy_only, seqs)):
-            end = max(s + c for s, c in zip(starts, counts, strict=True))  # positions the catch-up reaches
-            chain = [(self._mtp_kind(d), len(seqs), end + d, 1) for d in range(1, self.k)]
             catch_up = (self._mtp_kind(0), len(seqs), max(starts) + self.k + 1, self.k + 1)  # as __call__ pads it
-            if self.captured.available([catch_up] + chain):
+            if self.captured.available([catch_up]):  # the chain checks its own steps (_chain)
                 return self._draft_captured(seqs, h_prev, next_ids, starts, counts, results)
         h = self._mtp(0, seqs, h_prev, next_ids, starts, counts)
         if not drafting:
