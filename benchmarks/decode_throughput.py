@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -28,6 +27,7 @@ from model_load import random_checkpoint
 from peers import bench_vllm, free_port
 
 from model_runtime import LLM, SamplingParams, load_tokenizer
+from model_runtime.server.cli import compile_cache
 
 PROMPT = "def {name}(values):\n    \"\"\"Return the {what} of a list of numbers.\"\"\"\n"
 WHAT = ["sum", "mean", "largest value", "smallest value", "product", "median", "sorted copy", "length"]
@@ -261,7 +261,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     Path("bench-out").mkdir(exist_ok=True)
     cache = str(Path(args.compile_cache_dir).resolve())
-    os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache  # Inductor's on-disk cache for the in-process engines
+    with compile_cache(cache):  # Inductor's on-disk cache for the in-process engines, as `serve` sets it
+        run(args, cache)
+
+
+def run(args: argparse.Namespace, cache: str) -> None:
     parts = args.parts.split(",")
     tokenizer = load_tokenizer(args.model)
     batches = {c: prompts(tokenizer, c) for c in (1, 4, 16)}
