@@ -9,6 +9,7 @@ import torch
 from model_runtime.engine.block_manager import BlockManager
 from model_runtime.engine.captured import CapturedDecode
 from model_runtime.engine.config import EngineConfig
+from model_runtime.engine.context_length import completion_budget
 from model_runtime.engine.kv_cache import PagedLatentCache
 from model_runtime.engine.model_runner import ModelRunner
 from model_runtime.engine.outputs import StepOutput
@@ -61,8 +62,9 @@ class LLMEngine:
         self._counter = 0
 
     # ---- requests ------------------------------------------------------------------------
-    def validate(self, prompt_ids: list[int], params: SamplingParams) -> None:
-        """Raise ValueError with a user-facing message for a request this engine cannot serve."""
+    def validate(self, prompt_ids: list[int], params: SamplingParams) -> int:
+        """The request's completion budget (`completion_budget`); ValueError with a user-facing
+        message for a request this engine cannot serve (ContextLengthExceeded when it does not fit)."""
         if not prompt_ids:
             raise ValueError("the prompt is empty")
         vocab = self.model_config.vocab_size
@@ -70,18 +72,14 @@ class LLMEngine:
             raise ValueError(f"prompt token ids must be in [0, {vocab})")
         if any(not 0 <= t < vocab for t in params.logit_bias or ()):
             raise ValueError(f"logit_bias token ids must be in [0, {vocab})")
-        if len(prompt_ids) >= self.max_model_len:
-            raise ValueError(
-                f"the prompt has {len(prompt_ids)} tokens; this model's maximum context length is "
-                f"{self.max_model_len} tokens (prompt plus at least one generated token)"
-            )
+        return completion_budget(len(prompt_ids), params.max_tokens, self.max_model_len)
 
     def add_request(self, request_id: str, prompt_ids: list[int], params: SamplingParams) -> None:
-        self.validate(prompt_ids, params)
+        budget = self.validate(prompt_ids, params)
         if request_id in self.sequences:
             raise ValueError(f"request id {request_id!r} is already running")
         self._counter += 1
-        seq = Sequence(request_id, prompt_ids, params, self.tokenizer, self.max_model_len, self.config.seed + self._counter)
+        seq = Sequence(request_id, prompt_ids, params, self.tokenizer, budget, self.config.seed + self._counter)
         self.sequences[request_id] = seq
         self.scheduler.add(seq)
 

@@ -19,11 +19,12 @@ class Status(enum.Enum):
 
 
 class Sequence:
-    def __init__(self, request_id: str, prompt_ids: list[int], params: SamplingParams, tokenizer: DeepSeekTokenizer, max_model_len: int, seed: int):
+    def __init__(self, request_id: str, prompt_ids: list[int], params: SamplingParams, tokenizer: DeepSeekTokenizer,
+                 max_new_tokens: int, seed: int):
         self.request_id = request_id
         self.prompt_ids = list(prompt_ids)
         self.output_ids: list[int] = []
-        self.max_model_len = max_model_len
+        self.max_new_tokens = max_new_tokens  # the completion budget (engine/context_length.py)
         self.status = Status.WAITING
         self.finish_reason: str | None = None
         self.arrival = time.monotonic()
@@ -78,10 +79,6 @@ class Sequence:
     def finished(self) -> bool:
         return self.status == Status.FINISHED
 
-    def max_new_tokens(self) -> int:
-        room = self.max_model_len - len(self.prompt_ids)
-        return room if self.params.max_tokens is None else min(room, self.params.max_tokens)
-
     def append(self, token_id: int, logprob: TokenLogprob | None = None) -> None:
         """Add one generated token and check every stop condition."""
         self.output_ids.append(token_id)
@@ -97,7 +94,7 @@ class Sequence:
                 self.text = self.text[:at]
                 self.finish("stop")
                 return
-        if len(self.output_ids) >= self.max_new_tokens():
+        if len(self.output_ids) >= self.max_new_tokens:
             self.finish("length")
 
     def finish(self, reason: str) -> None:

@@ -120,7 +120,7 @@ async def create_chat_completion(ctx: ServerContext, body: ChatCompletionRequest
         raise bad_request(str(exc), "messages") from exc
     prompt_ids = ctx.tokenizer.encode(prompt_text)
     requested = body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
-    max_tokens = max_new_tokens(requested, len(prompt_ids), ctx.engine.max_model_len)
+    max_tokens = max_new_tokens(requested, len(prompt_ids), ctx.engine.max_model_len, "messages")
     grammar = await _grammar(ctx, body, plan)
     output_plan = OutputPlan(reasoning=ctx.reasoning_parser != "none" and grammar is None,
                              in_thinking=prompt_opens_thinking(prompt_text),

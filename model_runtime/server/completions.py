@@ -50,7 +50,7 @@ async def create_completion(ctx: ServerContext, body: CompletionRequest, request
     if body.best_of not in (None, body.n):
         raise bad_request("best_of other than n is not supported", "best_of")
     prompt_ids = _prompt_ids(ctx, body.prompt)
-    max_tokens = max_new_tokens(body.max_tokens, len(prompt_ids), ctx.engine.max_model_len)
+    max_tokens = max_new_tokens(body.max_tokens, len(prompt_ids), ctx.engine.max_model_len, "prompt")
     if body.max_tokens is None:
         max_tokens = min(max_tokens, DEFAULT_MAX_TOKENS)
     params = [build_sampling_params(body, max_tokens=max_tokens, logprobs=body.logprobs, logits_processors=[],

@@ -1,28 +1,19 @@
 """OpenAI request fields -> SamplingParams (one per choice), with a 400 for values the engine refuses."""
 from __future__ import annotations
 
+from model_runtime.engine.context_length import ContextLengthExceeded, completion_budget
 from model_runtime.engine.sampling_params import LogitsProcessor, SamplingParams
 from model_runtime.server.errors import bad_request
 from model_runtime.server.protocol import _SamplingFields
 
 
-def max_new_tokens(requested: int | None, prompt_tokens: int, max_model_len: int) -> int:
-    """The completion budget; a prompt or a request that does not fit the context is a 400."""
-    if prompt_tokens >= max_model_len:
-        raise bad_request(
-            f"This model's maximum context length is {max_model_len} tokens, but the prompt has "
-            f"{prompt_tokens} tokens (at least one token must be left for the completion). "
-            "Please shorten the prompt.", "messages", "context_length_exceeded")
-    room = max_model_len - prompt_tokens
-    if requested is None:
-        return room
-    if requested > room:
-        raise bad_request(
-            f"This model's maximum context length is {max_model_len} tokens. However, you requested "
-            f"{prompt_tokens + requested} tokens ({prompt_tokens} in the prompt, {requested} for the "
-            "completion). Please reduce the prompt or the completion length.", "max_tokens",
-            "context_length_exceeded")
-    return requested
+def max_new_tokens(requested: int | None, prompt_tokens: int, max_model_len: int, prompt_param: str) -> int:
+    """The completion budget; a prompt (field `prompt_param`) or a request that does not fit the
+    context is a 400 `context_length_exceeded`."""
+    try:
+        return completion_budget(prompt_tokens, requested, max_model_len, prompt_param=prompt_param)
+    except ContextLengthExceeded as exc:
+        raise bad_request(str(exc), exc.param, "context_length_exceeded") from exc
 
 
 def _logit_bias(request: _SamplingFields) -> dict[int, float] | None:

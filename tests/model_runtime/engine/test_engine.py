@@ -113,6 +113,10 @@ def test_bad_requests_are_value_errors(tiny_checkpoint):
     llm = LLM(str(path), dtype="float32", enforce_eager=True, max_model_len=32)
     with pytest.raises(ValueError, match="maximum context length is 32"):
         llm.generate([list(range(40))], GREEDY)
+    with pytest.raises(ValueError, match="maximum context length is 32"):  # 20 + 13 > 32, as the server's 400
+        llm.generate([list(range(5, 25))], SamplingParams(temperature=0, max_tokens=13))
+    rest = llm.generate([list(range(5, 25))], SamplingParams(temperature=0, max_tokens=None, ignore_eos=True))
+    assert len(rest[0].outputs[0].token_ids) == 12 and rest[0].outputs[0].finish_reason == "length"
     with pytest.raises(ValueError, match="empty"):
         llm.generate([[]], GREEDY)
     with pytest.raises(ValueError, match="token ids must be in"):

@@ -246,10 +246,11 @@ def test_prompt_longer_than_context_is_400(client):
     long_text = "hello " * (MAX_MODEL_LEN + 50)
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model=MODEL_NAME, messages=[{"role": "user", "content": long_text}])
-    assert "maximum context length" in caught.value.body["message"]
+    assert "maximum context length" in caught.value.body["message"] and caught.value.body["param"] == "messages"
     with pytest.raises(openai.BadRequestError) as caught:
         client.completions.create(model=MODEL_NAME, prompt=[5] * (MAX_MODEL_LEN + 1))
-    assert "maximum context length" in caught.value.body["message"]
+    assert "maximum context length" in caught.value.body["message"] and caught.value.body["param"] == "prompt"
+    assert caught.value.body["code"] == "context_length_exceeded"
 
 
 @pytest.mark.parametrize("body", [b'{"model": ', b"[]", b'{"model": "tiny-deepseek"}', b"\xff\xfe"])
