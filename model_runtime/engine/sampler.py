@@ -16,17 +16,18 @@ def processed(logits: torch.Tensor, params: SamplingParams, generated: list[int]
 
 
 def probabilities(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:
-    """logits [V] float32 -> the distribution sampled from (temperature, top-k, top-p applied)."""
+    """logits [..., V] float32 -> the distributions sampled from, one per row (temperature, top-k,
+    top-p applied)."""
     logits = logits / params.temperature
     if params.top_k > 0 and params.top_k < logits.shape[-1]:
-        kth = logits.topk(params.top_k).values[-1]
+        kth = logits.topk(params.top_k).values[..., -1:]  # [..., 1]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     probs = logits.softmax(-1)
     if params.top_p < 1.0:
         sorted_probs, order = probs.sort(descending=True)
         keep = sorted_probs.cumsum(-1) - sorted_probs < params.top_p  # always keeps the top token
-        probs = torch.zeros_like(probs).scatter_(0, order[keep], sorted_probs[keep])
-        probs = probs / probs.sum()
+        probs = torch.zeros_like(probs).scatter_(-1, order, sorted_probs * keep)
+        probs = probs / probs.sum(-1, keepdim=True)
     return probs
 
 
@@ -60,27 +61,34 @@ def verify_drafts(
 
     Greedy: drafts are accepted while they equal the target's argmax, then the target's choice
     follows, so the output is exactly non-speculative greedy decoding. Sampled: draft d_i (drawn
-    from q_i) is accepted with probability min(1, p_i(d_i) / q_i(d_i)); on rejection the new token is
-    drawn from normalise(max(p_i - q_i, 0)); this leaves the output distribution equal to p.
+    from q_i) is accepted with probability min(1, p_i(d_i) / q_i(d_i)); at the first rejection the
+    new token is drawn from normalise(max(p_i - q_i, 0)), after k acceptances from p_k; this leaves
+    the output distribution equal to p. All k acceptance uniforms are drawn at once, then one
+    multinomial draw: the distribution is that of drawing them draft by draft, the RNG stream is not.
     """
-    out: list[int] = []
-    for i, draft in enumerate(drafts):
-        if params.greedy:
-            choice = int(target_logits[i].argmax())
-            if choice != draft:
-                return out + [choice]
-            out.append(draft)
-            continue
-        p = probabilities(target_logits[i], params)
-        q = draft_probs[i]
-        if torch.rand(1, generator=generator).item() < min(1.0, float(p[draft] / q[draft].clamp(min=1e-20))):
-            out.append(draft)
-            continue
-        residual = (p - q).clamp(min=0)
-        residual = residual / residual.sum() if residual.sum() > 0 else p
-        return out + [int(torch.multinomial(residual, 1, generator=generator))]
-    token, _ = sample(target_logits[len(drafts)], params, generator)
-    return out + [token]
+    k = len(drafts)
+    if params.greedy:
+        choices = target_logits.argmax(-1)  # [k+1]
+        accepted = int(accepted_greedy(choices.view(1, k + 1), torch.tensor(drafts, dtype=torch.long).view(1, k)))
+        return drafts[:accepted] + [int(choices[accepted])]
+    p = probabilities(target_logits, params)  # [k+1, V]
+    q = torch.stack(draft_probs) if k else p[:0]  # [k, V]
+    accepted = _accepted_sampled(p[:k], q, torch.tensor(drafts, dtype=torch.long), generator)
+    if accepted == k:
+        final = p[k]
+    else:
+        residual = (p[accepted] - q[accepted]).clamp(min=0)  # [V]
+        final = residual / residual.sum() if residual.sum() > 0 else p[accepted]
+    return drafts[:accepted] + [int(torch.multinomial(final, 1, generator=generator))]
+
+
+def _accepted_sampled(p: torch.Tensor, q: torch.Tensor, drafts: torch.Tensor, generator: torch.Generator) -> int:
+    """p, q [k, V] (target and draft distributions), drafts [k] -> how many drafts are accepted: the
+    prefix where u_i < p_i(d_i) / q_i(d_i), with k uniforms u drawn in one call."""
+    rows = torch.arange(len(drafts))
+    ratio = p[rows, drafts] / q[rows, drafts].clamp(min=1e-20)  # [k]
+    uniforms = torch.rand(len(drafts), generator=generator)  # [k]
+    return int((uniforms < ratio).long().cumprod(0).sum())
 
 
 def accepted_greedy(choices: torch.Tensor, drafts: torch.Tensor) -> torch.Tensor:

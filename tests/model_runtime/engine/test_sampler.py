@@ -21,6 +21,50 @@ def test_speculative_sampling_preserves_target_distribution():
     assert (empirical - p).abs().max() < 0.015, (empirical, p)
 
 
+def test_speculative_sampling_matches_each_target_row_over_several_drafts():
+    """Three drafts at once: wherever the output reaches position i (all before it accepted), its
+    token there follows p_i, whether it is an accepted draft, a residual draw or the bonus token."""
+    gen = torch.Generator().manual_seed(1)
+    target_logits = torch.tensor([[2.0, 1.0, 0.0, -1.0], [0.0, 1.5, 0.0, 0.5], [1.0, 1.0, -2.0, 0.0],
+                                  [0.0, 0.0, 3.0, 0.0]])  # [k+1, V], k = 3
+    params = SamplingParams(temperature=0.8, top_k=3)
+    p = probabilities(target_logits, params)
+    q = torch.tensor([[0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1], [0.25, 0.25, 0.25, 0.25]])  # [k, V]
+    counts, reached = torch.zeros(4, 4), torch.zeros(4)
+    for _ in range(8000):
+        drafts = [int(torch.multinomial(q[i], 1, generator=gen)) for i in range(3)]
+        out = verify_drafts(target_logits, drafts, list(q), params, gen)
+        assert 1 <= len(out) <= 4 and out[:-1] == drafts[: len(out) - 1]
+        for i, token in enumerate(out):
+            counts[i, token] += 1
+            reached[i] += 1
+    error = (counts / reached[:, None] - p).abs().amax(1)  # [k+1]
+    assert reached[3] > 500 and (error < 4 * (0.25 / reached).sqrt()).all(), (error, reached)  # 4 sigma
+
+
+def test_drafts_equal_to_the_target_are_all_accepted():
+    target_logits = torch.tensor([[1.0, 0.0, 2.0], [0.5, 0.5, 0.0], [0.0, 1.0, 0.0]])
+    params = SamplingParams(temperature=1.0)
+    p = probabilities(target_logits, params)
+    gen = torch.Generator().manual_seed(2)
+    bonus = torch.zeros(3)
+    for k in range(3):
+        drafts = [1, 0][:k]
+        for _ in range(2000 if k == 2 else 50):
+            out = verify_drafts(target_logits[: k + 1], drafts, list(p[:k]), params, gen)
+            assert len(out) == k + 1 and out[:k] == drafts  # q = p: the ratio is 1, always accepted
+            bonus[out[-1]] += k == 2
+    assert ((bonus / bonus.sum()) - p[2]).abs().max() < 0.04
+
+
+def test_probabilities_of_rows_equal_each_row_alone():
+    logits = torch.tensor([[3.0, 2.0, 1.0, 0.0, -1.0], [0.0, 4.0, 0.5, 0.5, 1.0], [1.0, 1.0, 1.0, 1.0, 1.0]])
+    for params in (SamplingParams(temperature=0.7), SamplingParams(top_k=2), SamplingParams(top_p=0.6),
+                   SamplingParams(temperature=1.3, top_k=4, top_p=0.8)):
+        rows = probabilities(logits, params)  # [3, V]
+        assert torch.allclose(rows, torch.stack([probabilities(row, params) for row in logits])), params
+
+
 def test_greedy_verification_accepts_the_argmax_prefix():
     logits = torch.eye(6)[[1, 2, 3, 4]] * 5  # argmax at each position: 1, 2, 3, 4
     params = SamplingParams(temperature=0)
@@ -28,6 +72,7 @@ def test_greedy_verification_accepts_the_argmax_prefix():
     assert verify_drafts(logits, [1, 2, 3], [None] * 3, params, gen) == [1, 2, 3, 4]
     assert verify_drafts(logits, [1, 5, 3], [None] * 3, params, gen) == [1, 2]
     assert verify_drafts(logits, [0, 2, 3], [None] * 3, params, gen) == [1]
+    assert verify_drafts(logits[:1], [], [], params, gen) == [1]
 
 
 def test_top_p_and_top_k_filter():
