@@ -4,8 +4,10 @@ As vLLM captures CUDA graphs, the step runs at a few fixed shapes: the batch is 
 batch bucket (1, 2, 4, 8, ...), each row's block table to the next context bucket (a power of two
 of blocks). Inside the graph, the paged cache is only read: the block tables are gathered into the
 bucket's context, the new latents are returned, and the host stores them with one index write
-(writing into the cache inside the graph made Inductor copy it at every layer). Greedy sampling runs
-in the graph too, so a step is one call, one index write and one copy of the token ids to the host.
+(writing into the cache inside the graph made Inductor copy it at every layer). On CPU in float32 the
+attention reads the blocks in place with a C++ kernel (paged_attention.py) instead of gathering them
+into a per-row copy first. Greedy sampling runs in the graph too, so a step is one call, one index
+write and one copy of the token ids to the host.
 
 Compiled with `torch.compile(fullgraph=True, dynamic=False)` and Inductor's `freezing` (weights
 become constants, folded into the kernels; on CPU each linear's weight is packed for MKL, one
@@ -24,7 +26,8 @@ import time
 import torch
 import torch._inductor.config as inductor_config
 
-from model_runtime.engine.kv_cache import BatchView, PagedLatentCache
+from model_runtime.engine import paged_attention
+from model_runtime.engine.kv_cache import BatchView, KernelBatchView, PagedLatentCache
 from model_runtime.model import DeepseekV3ForCausalLM
 
 INDUCTOR_OPTIONS = {"freezing": True, "cpp_wrapper": True}
@@ -63,11 +66,14 @@ class CapturedDecode:
         self.steps: dict[tuple[int, int, int, int], object] = {}
         self.compile_seconds: dict[tuple[int, int, int, int], float] = {}
         self.failed: set[tuple[int, int, int, int]] = set()  # shapes whose compile raised: they run eagerly
+        # the steps' cache window: attention in place by the paged kernel where it applies, decided
+        # (and the kernel built) at the first compile
+        self.view_type: type[BatchView] | None = None
 
     def main_step(self, h_prev, ids: torch.Tensor, starts: torch.Tensor, tables: torch.Tensor, storage: torch.Tensor):
         """ids [B, T], starts [B], tables [B, n_blocks] -> greedy tokens [B, T], hidden [B, T, hidden],
         new latents [L, B, T, r + rope]. Pure: reads the cache storage, writes nothing. (h_prev unused.)"""
-        view = BatchView(storage, self.cache.block_size, tables, starts, ids.shape[1])
+        view = self.view_type(storage, self.cache.block_size, tables, starts, ids.shape[1])
         hidden = self.model.hidden_states(ids, view.positions, view)
         return self.model.lm_head(hidden).float().argmax(-1), hidden, view.latents()
 
@@ -80,7 +86,7 @@ class CapturedDecode:
         (positions past it are discarded by the caller).
         -> tokens [B, 2(1+k)] (c, then the MTP drafts), MTP hidden [B, 1+k, hidden], new latents
         [L + 1, B, 1+k, r + rope] (main layers, then the MTP layer: contiguous in the cache)."""
-        view = BatchView(storage, self.cache.block_size, tables, starts, ids.shape[1])
+        view = self.view_type(storage, self.cache.block_size, tables, starts, ids.shape[1])
         hidden = self.model.hidden_states(ids, view.positions, view)
         choices = self.model.lm_head(hidden).float().argmax(-1)  # [B, 1+k]
         h_mtp = self.model.mtp_hidden(0, hidden, choices, view.positions, view)
@@ -91,7 +97,7 @@ class CapturedDecode:
                  storage: torch.Tensor):
         """MTP module `depth` over h_prev [B, T, hidden] and next tokens ids [B, T] -> its greedy
         drafts [B, T], hidden [B, T, hidden], new latents [1, B, T, r + rope]."""
-        view = BatchView(storage, self.cache.block_size, tables, starts, ids.shape[1])
+        view = self.view_type(storage, self.cache.block_size, tables, starts, ids.shape[1])
         hidden = self.model.mtp_hidden(depth, h_prev, ids, view.positions, view)
         return self.model.mtp_logits(depth, hidden).float().argmax(-1), hidden, view.latents()
 
@@ -137,6 +143,8 @@ class CapturedDecode:
     def _get(self, shape: tuple[int, int, int, int]):
         step = self.steps.get(shape)
         if step is None:
+            if self.view_type is None:
+                self.view_type = KernelBatchView if paged_attention.applies(self.cache.storage) else BatchView
             kind, b, _, t = shape
             fn = {MAIN: self.main_step, VERIFY: self.verify_step}.get(kind) or functools.partial(self.mtp_step, kind)
             step = torch.compile(fn, fullgraph=True, dynamic=False, options=INDUCTOR_OPTIONS)

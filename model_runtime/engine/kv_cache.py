@@ -5,12 +5,16 @@ attention's `LatentCache` protocol for a batch of rows, each with `starts[b]` po
 cached (read back through its block table) and T new query tokens. The view never writes: it keeps
 each layer's new latents, and the caller stores them all with one index write after the forward
 (`PagedLatentCache.write`). The view is built from tensors alone, so a compiled step can build it.
+`KernelBatchView` is the same window for the captured decode step, whose attention reads the
+blocks in place (paged_attention.py) instead of gathering each row's context first.
 """
 from __future__ import annotations
 
 import torch
 
 from model_runtime.config import ModelConfig
+from model_runtime.engine.paged_attention import paged_latent_attention
+from model_runtime.model.mla import GatheredAttention
 
 
 class PagedLatentCache:
@@ -42,7 +46,7 @@ class PagedLatentCache:
         self.storage[first_layer : first_layer + latents.shape[0], slots] = latents.to(self.storage.dtype)
 
 
-class BatchView:
+class BatchView(GatheredAttention):
     """One forward's window on the cache: rows of T query tokens at positions starts[b]...; the
     past is the first tables.shape[1] * block_size positions of each row, visible below starts[b]."""
 
@@ -51,6 +55,7 @@ class BatchView:
         b, n_blocks = tables.shape
         pos = torch.arange(n_blocks * block_size, device=tables.device)
         self.context_slots = tables[:, pos // block_size] * block_size + pos % block_size  # [B, S]
+        self.starts = starts
         self.positions = starts.unsqueeze(1) + torch.arange(t, device=tables.device)  # [B, T]
         past = (pos.unsqueeze(0) < starts.unsqueeze(1)).unsqueeze(1).expand(b, t, -1)  # [B, T, S]
         causal = torch.ones(t, t, dtype=torch.bool, device=tables.device).tril().expand(b, t, t)  # [B, T, T]
@@ -59,11 +64,14 @@ class BatchView:
         self.first_layer: int | None = None
         self.new: list[torch.Tensor] = []
 
-    def update(self, layer_idx: int, latent: torch.Tensor):
-        """Keep latent [B, T, r + rope]; return the past [B, S, r + rope] and the mask [B, T, S+T]."""
+    def _keep(self, layer_idx: int, latent: torch.Tensor) -> None:
         if self.first_layer is None:
             self.first_layer = layer_idx
         self.new.append(latent)
+
+    def update(self, layer_idx: int, latent: torch.Tensor):
+        """Keep latent [B, T, r + rope]; return the past [B, S, r + rope] and the mask [B, T, S+T]."""
+        self._keep(layer_idx, latent)
         b, s = self.context_slots.shape
         # index_select, not layer[slots]: advanced indexing was 7x slower for this gather on CPU
         layer = self.storage[layer_idx]  # [slots, r + rope]
@@ -73,3 +81,14 @@ class BatchView:
     def latents(self) -> torch.Tensor:
         """The new latents of every layer the forward ran: [L, B, T, r + rope]."""
         return torch.stack(self.new)
+
+
+class KernelBatchView(BatchView):
+    """BatchView whose absorbed attention runs the paged kernel over the storage in place (CPU,
+    float32: paged_attention.applies); the naive path still gathers through `update`."""
+
+    def attend(self, layer_idx: int, q: torch.Tensor, latent: torch.Tensor, heads: int, scale: float,
+               kv_lora_rank: int) -> torch.Tensor:
+        self._keep(layer_idx, latent)
+        return paged_latent_attention(q, latent, self.storage[layer_idx], self.context_slots, self.starts, scale,
+                                      kv_lora_rank, heads)

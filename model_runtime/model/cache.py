@@ -8,9 +8,10 @@ from __future__ import annotations
 import torch
 
 from model_runtime.config import ModelConfig
+from model_runtime.model.mla import GatheredAttention
 
 
-class ContiguousLatentCache:
+class ContiguousLatentCache(GatheredAttention):
     def __init__(self, config: ModelConfig, batch_size: int, max_len: int, dtype: torch.dtype, device="cpu"):
         n_layers = config.num_hidden_layers + config.num_nextn_predict_layers
         self.kv_lora_rank = config.kv_lora_rank

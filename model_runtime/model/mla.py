@@ -31,6 +31,44 @@ class LatentCache(Protocol):
         over the keys [past; new])."""
         ...
 
+    def attend(self, layer_idx: int, q: torch.Tensor, latent: torch.Tensor, heads: int, scale: float,
+               kv_lora_rank: int) -> torch.Tensor:
+        """The absorbed attention's core over [past; new] (noting latent as update does): q [B, T*H,
+        r + rope] (absorbed queries, token-major), latent [B, T, r + rope] -> o_latent [B, T*H, r]."""
+        ...
+
+
+class GatheredAttention:
+    """`LatentCache.attend` by the reference path: the past from `update`, then latent_attention."""
+
+    def attend(self, layer_idx: int, q: torch.Tensor, latent: torch.Tensor, heads: int, scale: float,
+               kv_lora_rank: int) -> torch.Tensor:
+        past, mask = self.update(layer_idx, latent)
+        return latent_attention(q, past.to(latent.dtype), latent, mask, heads, scale, kv_lora_rank)
+
+
+def latent_attention(q: torch.Tensor, past: torch.Tensor, new: torch.Tensor, mask: torch.Tensor | None, heads: int,
+                     scale: float, kv_lora_rank: int) -> torch.Tensor:
+    """Multi-query attention against the latents: q [B, T*H, r + rope], past [B, S, r + rope], new
+    [B, T, r + rope], mask [B, T, S+T] (None: causal over the new tokens) -> o_latent [B, T*H, r].
+
+    The latent is one key/value head shared by all query heads, so the heads fold into the query
+    axis, and each score is one batched matmul over [c_kv; k_pe] as the cache stores it: no per-head
+    copy of the cache, no split of it. Past and new keys are scored separately and share one
+    softmax, so the new latents never need to be written into the past first.
+    """
+    b, t, s, r = new.shape[0], new.shape[1], past.shape[1], kv_lora_rank
+    scores = torch.cat([torch.bmm(q, past.transpose(1, 2)), torch.bmm(q, new.transpose(1, 2))], dim=-1)
+    scores = scores.view(b, t, heads, s + t) * scale  # [B, T, H, S+T]
+    if mask is None:  # no cache: causal over the new tokens
+        mask = torch.ones(t, t, dtype=torch.bool, device=new.device).tril().unsqueeze(0)
+    scores = scores.masked_fill(~mask.unsqueeze(2), float("-inf"))
+    probs = scores.float().softmax(dim=-1).to(new.dtype).view(b, t * heads, s + t)
+    o_latent = torch.bmm(probs[..., s:], new[..., :r])  # [B, T*H, r]
+    if s:
+        o_latent = torch.baddbmm(o_latent, probs[..., :s], past[..., :r])
+    return o_latent
+
 
 class MLA(nn.Module):
     def __init__(self, config: ModelConfig, layer_idx: int, rotary: RotaryEmbedding):
@@ -92,30 +130,20 @@ class MLA(nn.Module):
         )
         return out.transpose(1, 2)
 
-    def attend_absorbed(self, q_nope, q_pe, past, new, mask):
-        """Attend against the latent: q_nope·W_UK scores c_kv directly, W_UV maps the result out.
-
-        The latent is one key/value head shared by all query heads (multi-query attention), so the
-        heads fold into the query axis, and with the rope part joined to the absorbed query each
-        score is one batched matmul over [c_kv; k_pe] as the cache stores it: no per-head copy of
-        the cache, no split of it. Past and new keys are scored separately and share one softmax,
-        so the new latents never need to be written into the past first. Returns [B, T, H, v_head_dim].
-        """
+    def attend_absorbed(self, q_nope, q_pe, new, cache: LatentCache | None):
+        """Attend against the latent: q_nope·W_UK scores c_kv directly, W_UV maps the result out; the
+        rope part joins the absorbed query, so one query row scores [c_kv; k_pe] as cached. The core
+        is the cache's (`LatentCache.attend`: a paged cache may read its blocks in place); without a
+        cache the new tokens attend causally among themselves. Returns [B, T, H, v_head_dim]."""
         w_uk, w_uv = self._kv_b_heads(new.dtype)
         b, t, h, _ = q_nope.shape
-        s, r = past.shape[1], self.kv_lora_rank
         q_latent = torch.einsum("bthd,hdr->bthr", q_nope, w_uk)  # [B, T, H, kv_lora_rank]
         q = torch.cat([q_latent, q_pe], dim=-1).reshape(b, t * h, -1)  # [B, T*H, r + rope]
-        scores = torch.cat([torch.bmm(q, past.transpose(1, 2)), torch.bmm(q, new.transpose(1, 2))], dim=-1)
-        scores = scores.view(b, t, h, s + t) * self.softmax_scale  # [B, T, H, S+T]
-        if mask is None:  # no cache: causal over the new tokens
-            mask = torch.ones(t, t, dtype=torch.bool, device=new.device).tril().unsqueeze(0)
-        scores = scores.masked_fill(~mask.unsqueeze(2), float("-inf"))
-        probs = scores.float().softmax(dim=-1).to(new.dtype).view(b, t * h, s + t)
-        o_latent = torch.bmm(probs[..., s:], new[..., :r])  # [B, T*H, r]
-        if s:
-            o_latent = torch.baddbmm(o_latent, probs[..., :s], past[..., :r])
-        return torch.einsum("bthr,hvr->bthv", o_latent.view(b, t, h, r), w_uv)
+        if cache is None:
+            o_latent = latent_attention(q, new[:, :0], new, None, h, self.softmax_scale, self.kv_lora_rank)
+        else:
+            o_latent = cache.attend(self.layer_idx, q, new, h, self.softmax_scale, self.kv_lora_rank)
+        return torch.einsum("bthr,hvr->bthv", o_latent.view(b, t, h, self.kv_lora_rank), w_uv)
 
     def forward(
         self,
@@ -133,12 +161,11 @@ class MLA(nn.Module):
         b, t, _ = x.shape
         q_nope, q_pe, c_kv, k_pe = self.project(x, positions)
         new = torch.cat([c_kv, k_pe], dim=-1)  # [B, T, kv_lora_rank + rope]: what the cache stores
-        past, mask = new[:, :0], None
-        if cache is not None:
-            past, mask = cache.update(self.layer_idx, new)
-            past = past.to(new.dtype)
         if absorbed is None:
             absorbed = cache is not None
-        attend = self.attend_absorbed if absorbed else self.attend_naive
-        out = attend(q_nope, q_pe, past, new, mask)  # [B, T, H, v_head_dim]
+        if absorbed:
+            out = self.attend_absorbed(q_nope, q_pe, new, cache)  # [B, T, H, v_head_dim]
+        else:
+            past, mask = (new[:, :0], None) if cache is None else cache.update(self.layer_idx, new)
+            out = self.attend_naive(q_nope, q_pe, past.to(new.dtype), new, mask)
         return self.o_proj(out.reshape(b, t, self.n_heads * self.v_head_dim))

@@ -18,6 +18,7 @@ from torch._dynamo.utils import counters
 
 from model_runtime import LLM, DeepseekV3ForCausalLM, SamplingParams
 from model_runtime.engine.captured import MAIN, VERIFY
+from model_runtime.engine.kv_cache import KernelBatchView
 from model_runtime.loader.save import save_checkpoint
 from tests.model_runtime.checkpoints import randomize_
 from tests.model_runtime.engine.conftest import greedy_reference
@@ -52,6 +53,7 @@ def test_captured_greedy_equals_eager_and_recompute(tiny_checkpoint, reference, 
     steps = captured.engine.runner.captured
     assert list(steps.steps) == [(MAIN, 2, 4, 1)]  # both requests decode together: one shape compiled and used
     assert steps.compile_seconds[(MAIN, 2, 4, 1)] > 0
+    assert steps.view_type is KernelBatchView  # float32 on CPU: attention read the paged cache in place
     # frozen: the weights became constants of the step, so Inductor packed its linears (a cold cache here)
     assert counters["inductor"]["mkldnn_linear_weight_pack_matcher_count"] > 0
     # a sampled request takes the eager path beside it, and the cache stays consistent for both
