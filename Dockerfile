@@ -5,6 +5,10 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /srv/platform
 
+# A C++ compiler for the native runtime's captured decode steps (Inductor) and its paged attention
+# kernel; without one they are logged as failed and decoding runs eagerly.
+RUN apt-get update && apt-get install -y --no-install-recommends g++ && rm -rf /var/lib/apt/lists/*
+
 COPY pyproject.toml README.md ./
 COPY app ./app
 COPY model_runtime ./model_runtime
