@@ -70,14 +70,14 @@ class CapturedDecode:
         # (and the kernel built) at the first compile
         self.view_type: type[BatchView] | None = None
 
-    def main_step(self, h_prev, ids: torch.Tensor, starts: torch.Tensor, tables: torch.Tensor, storage: torch.Tensor):
+    def main_step(self, ids: torch.Tensor, starts: torch.Tensor, tables: torch.Tensor, storage: torch.Tensor):
         """ids [B, T], starts [B], tables [B, n_blocks] -> greedy tokens [B, T], hidden [B, T, hidden],
-        new latents [L, B, T, r + rope]. Pure: reads the cache storage, writes nothing. (h_prev unused.)"""
+        new latents [L, B, T, r + rope]. Pure: reads the cache storage, writes nothing."""
         view = self.view_type(storage, self.cache.block_size, tables, starts, ids.shape[1])
         hidden = self.model.hidden_states(ids, view.positions, view)
         return self.model.lm_head(hidden).float().argmax(-1), hidden, view.latents()
 
-    def verify_step(self, h_prev, ids: torch.Tensor, starts: torch.Tensor, tables: torch.Tensor, storage: torch.Tensor):
+    def verify_step(self, ids: torch.Tensor, starts: torch.Tensor, tables: torch.Tensor, storage: torch.Tensor):
         """Speculative decoding in one graph. ids [B, 1+k]: each row's last token and k drafts. The main
         model's greedy choices c [B, 1+k] verify the drafts; MTP module 0 then runs over the same
         positions with the main hidden states and c as next tokens: at every position up to the last
@@ -161,7 +161,7 @@ class CapturedDecode:
     def _run(self, step, shape, starts: list[int], rows: list[list[int]], block_tables: list[list[int]],
              h_prev: torch.Tensor | None = None):
         """Pad to the shape, run the step; the real rows' outputs."""
-        _, b, n_blocks, t = shape
+        kind, b, n_blocks, t = shape
         device, n = self.cache.device, len(rows)
         ids = torch.zeros(b, t, dtype=torch.long)
         ids[:n] = torch.tensor(rows, dtype=torch.long)
@@ -171,14 +171,16 @@ class CapturedDecode:
         for i, table in enumerate(block_tables):
             k = min(len(table), n_blocks)
             tables[i, :k] = torch.tensor(table[:k], dtype=torch.long)
-        ids, starts_t, tables = ids.to(device), starts_t.to(device), tables.to(device)
-        h = self.model.lm_head.weight.new_zeros(b, t, self.model.config.hidden_size)  # [B, T, hidden]
-        if h_prev is not None:
-            h[:n] = h_prev
+        inputs = (ids.to(device), starts_t.to(device), tables.to(device), self.cache.storage)
+        if kind >= 0:  # an MTP module runs over the previous depth's hidden states
+            h = self.model.lm_head.weight.new_zeros(b, t, self.model.config.hidden_size)  # [B, T, hidden]
+            if h_prev is not None:
+                h[:n] = h_prev
+            inputs = (h, *inputs)
         # Once compiled, only the guards that pick among the shapes are checked: the weights are frozen
         # into the code, so the rest (hundreds of parameter guards, ~0.4 ms a step) cannot fail.
         with torch.compiler.set_stance(skip_guard_eval_unsafe=shape in self.steps):
-            tokens, hidden, latents = step(h, ids, starts_t, tables, self.cache.storage)
+            tokens, hidden, latents = step(*inputs)
         return tokens[:n], hidden[:n], latents[:, :n]
 
     @torch.inference_mode()
