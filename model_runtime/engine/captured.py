@@ -6,8 +6,10 @@ of blocks). Inside the graph, the paged cache is only read: the block tables are
 bucket's context, the new latents are returned, and the host stores them with one index write
 (writing into the cache inside the graph made Inductor copy it at every layer). On CPU in float32 the
 attention reads the blocks in place with a C++ kernel (paged_attention.py) instead of gathering them
-into a per-row copy first. Greedy sampling runs in the graph too, so a step is one call, one index
-write and one copy of the token ids to the host.
+into a per-row copy first. The choice of the next token runs in the graph too (greedy; or, in the
+SAMPLE step, temperature/top-k/top-p per row with one uniform per row drawn on the host from the
+request's generator), so a step is one call, one index write and one copy of the token ids to the
+host. Logits processors (constrained decoding, penalties) and logprobs stay eager.
 
 Compiled with `torch.compile(fullgraph=True, dynamic=False)` and Inductor's `freezing` (weights
 become constants, folded into the kernels; on CPU each linear's weight is packed for MKL, one
@@ -28,6 +30,7 @@ import torch._inductor.config as inductor_config
 
 from model_runtime.engine import paged_attention
 from model_runtime.engine.kv_cache import BatchView, KernelBatchView, PagedLatentCache
+from model_runtime.engine.sampler import inverse_cdf, row_probabilities
 from model_runtime.model import DeepseekV3ForCausalLM
 
 INDUCTOR_OPTIONS = {"freezing": True, "cpp_wrapper": True}
@@ -48,6 +51,7 @@ log = logging.getLogger(__name__)
 COMPILE_SWITCH_INTERVAL_S = 1e-4  # GIL switch interval while a background compile runs (default 5e-3)
 MAIN = -1  # the step kind of the main model; k >= 0 is MTP module k
 VERIFY = -2  # the main model over the last token and its drafts, then MTP module 0 over the same positions
+SAMPLE = -3  # the main model over one token per row, each row sampling with its own parameters
 
 
 class CapturedDecode:
@@ -76,6 +80,20 @@ class CapturedDecode:
         view = self.view_type(storage, self.cache.block_size, tables, starts, ids.shape[1])
         hidden = self.model.hidden_states(ids, view.positions, view)
         return self.model.lm_head(hidden).float().argmax(-1), hidden, view.latents()
+
+    def sample_step(self, ids: torch.Tensor, starts: torch.Tensor, tables: torch.Tensor, storage: torch.Tensor,
+                    row_params: torch.Tensor):
+        """ids [B, 1], row_params [B, 4]: each row's (temperature, 0 for greedy; top_k; top_p; the
+        uniform its draw uses) -> tokens [B, 1] (sampler.row_probabilities then inverse_cdf, as the
+        eager sampler does with the same uniform), hidden [B, 1, hidden], new latents [L, B, 1, r + rope]."""
+        view = self.view_type(storage, self.cache.block_size, tables, starts, ids.shape[1])
+        hidden = self.model.hidden_states(ids, view.positions, view)
+        logits = self.model.lm_head(hidden[:, -1]).float()  # [B, V]
+        temperature, top_k, top_p, uniform = row_params.unbind(-1)  # [B] each
+        greedy = temperature == 0
+        probs = row_probabilities(logits, torch.where(greedy, 1.0, temperature), top_k.long(), top_p)
+        tokens = torch.where(greedy, logits.argmax(-1), inverse_cdf(probs, uniform))  # [B]
+        return tokens.unsqueeze(1), hidden, view.latents()
 
     def verify_step(self, ids: torch.Tensor, starts: torch.Tensor, tables: torch.Tensor, storage: torch.Tensor):
         """Speculative decoding in one graph. ids [B, 1+k]: each row's last token and k drafts. The main
@@ -146,20 +164,22 @@ class CapturedDecode:
             if self.view_type is None:
                 self.view_type = KernelBatchView if paged_attention.applies(self.cache.storage) else BatchView
             kind, b, _, t = shape
-            fn = {MAIN: self.main_step, VERIFY: self.verify_step}.get(kind) or functools.partial(self.mtp_step, kind)
+            fn = {MAIN: self.main_step, VERIFY: self.verify_step, SAMPLE: self.sample_step}.get(kind) \
+                or functools.partial(self.mtp_step, kind)
             step = torch.compile(fn, fullgraph=True, dynamic=False, options=INDUCTOR_OPTIONS)
             start = time.perf_counter()
             # Dynamo decides whether parameters become constants from the global flag while it traces;
             # torch.compile's `options` reach Inductor only after, too late (the graph took the
             # weights as inputs, nothing was frozen or packed, the step ran 1.3-1.5x slower).
             with inductor_config.patch(freezing=True):
-                self._run(step, shape, [0] * b, [[0] * t] * b, [[]] * b)  # compiles
+                self._run(step, shape, [0] * b, [[0] * t] * b, [[]] * b,
+                          row_params=torch.zeros(b, 4) if kind == SAMPLE else None)  # compiles
             self.compile_seconds[shape] = time.perf_counter() - start
             self.steps[shape] = step
         return step
 
     def _run(self, step, shape, starts: list[int], rows: list[list[int]], block_tables: list[list[int]],
-             h_prev: torch.Tensor | None = None):
+             h_prev: torch.Tensor | None = None, row_params: torch.Tensor | None = None):
         """Pad to the shape, run the step; the real rows' outputs."""
         kind, b, n_blocks, t = shape
         device, n = self.cache.device, len(rows)
@@ -177,6 +197,10 @@ class CapturedDecode:
             if h_prev is not None:
                 h[:n] = h_prev
             inputs = (h, *inputs)
+        if kind == SAMPLE:  # padding rows: greedy
+            padded = torch.zeros(b, 4)
+            padded[:n] = row_params[:n]
+            inputs = (*inputs, padded.to(device))
         # Once compiled, only the guards that pick among the shapes are checked: the weights are frozen
         # into the code, so the rest (hundreds of parameter guards, ~0.4 ms a step) cannot fail.
         with torch.compiler.set_stance(skip_guard_eval_unsafe=shape in self.steps):
@@ -193,15 +217,17 @@ class CapturedDecode:
             n *= 2
 
     def __call__(self, rows: list[list[int]], starts: list[int], block_tables: list[list[int]], kind: int = MAIN,
-                 h_prev: torch.Tensor | None = None, counts: list[int] | None = None):
+                 h_prev: torch.Tensor | None = None, counts: list[int] | None = None,
+                 row_params: torch.Tensor | None = None):
         """Rows of T tokens at positions starts[b].. (the first counts[b] real, default all) through
-        the main model, MTP module `kind` (with h_prev [n, T, hidden]) or both (VERIFY: see verify_step)
+        the main model, MTP module `kind` (with h_prev [n, T, hidden]), both (VERIFY: see verify_step)
+        or the main model sampling each row (SAMPLE, with row_params [n, 4]: see sample_step)
         -> greedy tokens [n, T] ([n, 2T] for VERIFY) on the host, hidden [n, T, hidden]. Block tables
         must cover starts + T; the real tokens' latents are stored before returning."""
         t = len(rows[0])
         shape = self.shape_for(kind, len(rows), max(starts) + t, t)
-        tokens, hidden, latents = self._run(self._get(shape), shape, starts, rows, block_tables, h_prev)
-        first = 0 if kind in (MAIN, VERIFY) else self.model.config.num_hidden_layers + kind
+        tokens, hidden, latents = self._run(self._get(shape), shape, starts, rows, block_tables, h_prev, row_params)
+        first = 0 if kind < 0 else self.model.config.num_hidden_layers + kind
         if counts is None:
             counts, new = [t] * len(rows), latents.flatten(1, 2)  # [L, n * T, r + rope]
         else:

@@ -5,7 +5,8 @@ Per step: one main forward for the decoding sequences (grouped by draft count: e
 last token plus its drafts, so the main model verifies all drafts at once), one for prefill chunks
 (rows padded to the longest chunk), then, when speculating, the MTP module catches up on the new
 positions and drafts the next tokens (reusing itself on its own output for k > 1). Greedy decoding
-with drafts runs verification and the catch-up as one compiled step (captured.VERIFY).
+with drafts runs verification and the catch-up as one compiled step (captured.VERIFY); sampled
+requests without logits processors or logprobs decode in a compiled sampling step (captured.SAMPLE).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from collections import defaultdict
 import torch
 import torch.nn.functional as F
 
-from model_runtime.engine.captured import MAIN, VERIFY, CapturedDecode
+from model_runtime.engine.captured import MAIN, SAMPLE, VERIFY, CapturedDecode
 from model_runtime.engine.kv_cache import PagedLatentCache
 from model_runtime.engine.outputs import StepResult
 from model_runtime.engine.sampler import accepted_greedy, logprob_of, processed, sample, verify_drafts
@@ -98,11 +99,14 @@ class ModelRunner:
         rows = [[s.token_ids[-1]] + s.drafts for s in seqs]
         starts = [s.num_computed for s in seqs]
         t = len(rows[0])
-        if self.captured is not None and len(seqs) <= self.captured.max_batch and all(map(_greedy_only, seqs)):
-            # drafts verified and the MTP catch-up in one step, once the MTP module is level with the main model
-            kind = VERIFY if t > 1 and all(s.num_mtp_computed == s.num_computed for s in seqs) else MAIN
-            if self.captured.available([(kind, len(seqs), max(starts) + t, t)]):
-                return self._decode_captured(seqs, rows, starts, kind)
+        if self.captured is not None and len(seqs) <= self.captured.max_batch and all(map(_plain, seqs)):
+            if all(s.params.greedy for s in seqs):
+                # drafts verified and the MTP catch-up in one step, once the MTP module is level with the main model
+                kind = VERIFY if t > 1 and all(s.num_mtp_computed == s.num_computed for s in seqs) else MAIN
+                if self.captured.available([(kind, len(seqs), max(starts) + t, t)]):
+                    return self._decode_captured(seqs, rows, starts, kind)
+            elif t == 1 and self.captured.available([(SAMPLE, len(seqs), max(starts) + 1, 1)]):
+                return self._sample_captured(seqs, rows, starts)
         hidden = self._forward(seqs, rows, starts)  # [B, 1+k, hidden]
         logits = self.model.lm_head(hidden).float().cpu()  # [B, 1+k, V], sampled on the host
         results = {}
@@ -144,6 +148,17 @@ class ModelRunner:
             h = hidden[rows_idx.to(hidden.device), accepted.to(hidden.device)].unsqueeze(1)  # [B, 1, hidden]
             self._chain(seqs, tokens[rows_idx, t + accepted], h, [s.num_mtp_computed for s in seqs], results)
         return results
+
+    def _sample_captured(self, seqs: list[Sequence], rows: list[list[int]], starts: list[int]) -> dict[Sequence, StepResult]:
+        """Sampling inside a compiled step: each row's parameters and the one uniform its draw takes
+        from the request's generator (none for a greedy row), as the eager sampler would draw it."""
+        row_params = torch.tensor([
+            [0.0, 0, 1.0, 0.0] if s.params.greedy else
+            [s.params.temperature, s.params.top_k, s.params.top_p, float(torch.rand((), generator=s.generator))]
+            for s in seqs])  # [B, 4]
+        tokens, hidden = self.captured(rows, starts, [s.block_table for s in seqs], SAMPLE, row_params=row_params)
+        return {seq: self._verified(seq, hidden[i], StepResult([token], [None]))
+                for i, (seq, token) in enumerate(zip(seqs, tokens[:, 0].tolist(), strict=True))}
 
     def _prefill(self, chunks: list[tuple[Sequence, int]]) -> dict[Sequence, StepResult]:
         seqs = [s for s, _ in chunks]
@@ -243,6 +258,12 @@ class ModelRunner:
                            lambda view: self.model.mtp_hidden(depth, h_prev, next_ids, view.positions, view))
 
 
+def _plain(seq: Sequence) -> bool:
+    """A request a captured step can decode: no logits processors (constrained decoding, penalties,
+    logit_bias, min_tokens), no logprobs; greedy or temperature/top-k/top-p sampling."""
+    return not seq.params.logits_processors and seq.params.logprobs is None
+
+
 def _greedy_only(seq: Sequence) -> bool:
-    """A request the captured step can decode: greedy, no logits processors, no logprobs."""
-    return seq.params.greedy and not seq.params.logits_processors and seq.params.logprobs is None
+    """A request the captured MTP steps can draft for: greedy and plain."""
+    return seq.params.greedy and _plain(seq)

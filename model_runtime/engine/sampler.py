@@ -18,25 +18,48 @@ def processed(logits: torch.Tensor, params: SamplingParams, generated: list[int]
 def probabilities(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:
     """logits [..., V] float32 -> the distributions sampled from, one per row (temperature, top-k,
     top-p applied)."""
-    logits = logits / params.temperature
-    if params.top_k > 0 and params.top_k < logits.shape[-1]:
-        kth = logits.topk(params.top_k).values[..., -1:]  # [..., 1]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    probs = logits.softmax(-1)
-    if params.top_p < 1.0:
-        sorted_probs, order = probs.sort(descending=True)
-        keep = sorted_probs.cumsum(-1) - sorted_probs < params.top_p  # always keeps the top token
-        probs = torch.zeros_like(probs).scatter_(-1, order, sorted_probs * keep)
-        probs = probs / probs.sum(-1, keepdim=True)
-    return probs
+    rows = logits.reshape(-1, logits.shape[-1])  # [N, V]
+    n = rows.shape[0]
+    probs = row_probabilities(rows, torch.full((n,), params.temperature), torch.full((n,), params.top_k),
+                              torch.full((n,), params.top_p), filtered=params.top_k > 0 or params.top_p < 1)
+    return probs.view_as(logits)
+
+
+def row_probabilities(logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor,
+                      filtered: bool = True) -> torch.Tensor:
+    """logits [B, V] float32 with each row's parameters temperature [B] (> 0), top_k [B] (<= 0 or
+    >= V: off), top_p [B] (1: off) -> [B, V]: the distribution each row samples from. Tensor ops
+    only, so a captured step runs it; `filtered=False` skips top-k/top-p (and their sort)."""
+    logits = logits / temperature.unsqueeze(-1)
+    if not filtered:
+        return logits.softmax(-1)
+    v = logits.shape[-1]
+    sorted_logits, order = logits.sort(-1, descending=True)  # [B, V]
+    k = torch.where((top_k > 0) & (top_k < v), top_k, v)  # [B]
+    kth = sorted_logits.gather(-1, (k - 1).unsqueeze(-1))  # [B, 1]: ties with the k-th are kept
+    probs = logits.masked_fill(logits < kth, float("-inf")).softmax(-1)
+    sorted_probs = probs.gather(-1, order)  # [B, V], descending
+    keep = (sorted_probs.cumsum(-1) - sorted_probs < top_p.unsqueeze(-1)) | (top_p >= 1).unsqueeze(-1)  # top token always
+    probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs * keep)
+    return probs / probs.sum(-1, keepdim=True)
+
+
+def inverse_cdf(probs: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
+    """probs [..., V], uniform [...] in [0, 1) -> token ids [...]: the first token whose cumulative
+    probability exceeds uniform (times the total). One uniform per draw, drawn by the caller, so
+    the eager path and a captured step given the same uniforms choose the same tokens."""
+    cdf = probs.cumsum(-1)  # [..., V]
+    target = (uniform * cdf[..., -1]).unsqueeze(-1)  # [..., 1]
+    return torch.searchsorted(cdf, target, right=True).squeeze(-1).clamp(max=probs.shape[-1] - 1)
 
 
 def sample(logits: torch.Tensor, params: SamplingParams, generator: torch.Generator) -> tuple[int, torch.Tensor | None]:
-    """-> (token id, the distribution it came from; None when greedy)."""
+    """-> (token id, the distribution it came from; None when greedy). A sampled token takes one
+    uniform from the request's generator (inverse CDF), as the captured step's sampling does."""
     if params.greedy:
         return int(logits.argmax()), None
     probs = probabilities(logits, params)
-    return int(torch.multinomial(probs, 1, generator=generator)), probs
+    return int(inverse_cdf(probs, torch.rand((), generator=generator))), probs
 
 
 def logprob_of(logits: torch.Tensor, token_id: int, top_n: int | None) -> TokenLogprob | None:

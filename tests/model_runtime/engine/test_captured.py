@@ -1,10 +1,11 @@
-"""The captured (compiled, fixed-shape) decode step gives the eager path's greedy output.
+"""The captured (compiled, fixed-shape) decode step gives the eager path's greedy output, and its
+sampling step the eager sampler's tokens for the same seeds.
 
-Compiling is slow, so this file compiles five shapes in all (some for several engines): batch bucket
-2 with one token per row; batch bucket 1 with one (in subprocesses sharing an on-disk cache); with
-MTP (k = 1) batch bucket 1 with two tokens per row (verification and the MTP catch-up in one step);
-with k = 2 that step over three tokens and the MTP module over one (the second draft). All run the
-tiny test model.
+Compiling is slow, so this file compiles six shapes in all (some for several engines): batch bucket
+2 with one token per row, greedy and sampling; batch bucket 1 with one (in subprocesses sharing an
+on-disk cache); with MTP (k = 1) batch bucket 1 with two tokens per row (verification and the MTP
+catch-up in one step); with k = 2 that step over three tokens and the MTP module over one (the
+second draft). All run the tiny test model.
 """
 import json
 import os
@@ -17,7 +18,7 @@ import torch
 from torch._dynamo.utils import counters
 
 from model_runtime import LLM, DeepseekV3ForCausalLM, SamplingParams
-from model_runtime.engine.captured import MAIN, VERIFY
+from model_runtime.engine.captured import MAIN, SAMPLE, VERIFY
 from model_runtime.engine.kv_cache import KernelBatchView
 from model_runtime.loader.save import save_checkpoint
 from tests.model_runtime.checkpoints import randomize_
@@ -56,10 +57,30 @@ def test_captured_greedy_equals_eager_and_recompute(tiny_checkpoint, reference, 
     assert steps.view_type is KernelBatchView  # float32 on CPU: attention read the paged cache in place
     # frozen: the weights became constants of the step, so Inductor packed its linears (a cold cache here)
     assert counters["inductor"]["mkldnn_linear_weight_pack_matcher_count"] > 0
-    # a sampled request takes the eager path beside it, and the cache stays consistent for both
-    sampled = SamplingParams(temperature=1.0, max_tokens=12, seed=3, ignore_eos=True)
-    assert _outputs(captured, PROMPTS[:1], sampled) == _outputs(eager, PROMPTS[:1], sampled)
+    # a greedy and a sampled request decode together in one compiled step that samples each row with
+    # its own parameters and seed: the eager path's tokens (the same uniforms from the same generators)
+    sampled = SamplingParams(temperature=0.9, top_k=40, top_p=0.95, max_tokens=12, seed=3, ignore_eos=True)
+    mixed = _mixed(captured, [GREEDY, sampled])
+    assert mixed == _mixed(eager, [GREEDY, sampled]) and mixed[0] == reference[0]
+    assert (SAMPLE, 2, 4, 1) in steps.steps
+    assert mixed[1] != _mixed(eager, [GREEDY, SamplingParams(temperature=0.9, top_k=40, top_p=0.95, max_tokens=12,
+                                                             seed=4, ignore_eos=True)])[1]  # the seed matters
+    # a request with logprobs still decodes eagerly beside it, and the cache stays consistent for all
+    with_logprobs = SamplingParams(temperature=1.0, max_tokens=12, seed=3, ignore_eos=True, logprobs=1)
+    assert _outputs(captured, PROMPTS[:1], with_logprobs) == _outputs(eager, PROMPTS[:1], with_logprobs)
     assert captured.stats()["kv_blocks_used"] == 0
+
+
+def _mixed(llm, params: list[SamplingParams]) -> list[list[int]]:
+    """PROMPTS[i] with params[i], in one batch: each request's token ids."""
+    engine = llm.engine
+    for i, (prompt, p) in enumerate(zip(PROMPTS, params, strict=True)):
+        engine.add_request(str(i), prompt, p)
+    tokens: dict[str, list[int]] = {str(i): [] for i in range(len(PROMPTS))}
+    while engine.has_unfinished_requests():
+        for out in engine.step():
+            tokens[out.request_id] += out.new_token_ids
+    return [tokens[str(i)] for i in range(len(PROMPTS))]
 
 
 def test_a_background_compile_serves_eagerly_until_the_step_is_ready(tiny_checkpoint, reference, compile_cache):
@@ -72,7 +93,7 @@ def test_a_background_compile_serves_eagerly_until_the_step_is_ready(tiny_checkp
     steps._compile_all = lambda shapes: release.wait() and compile_all(shapes)  # held until we let it go
     calls = []
     run = steps._run
-    steps._run = lambda *args: calls.append(args[1]) or run(*args)
+    steps._run = lambda *args, **kwargs: calls.append(args[1]) or run(*args, **kwargs)
     assert _outputs(llm, PROMPTS) == reference  # all eager: the compile has not run yet
     assert calls == [] and steps._compiler.is_alive()
     release.set()

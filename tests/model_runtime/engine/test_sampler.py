@@ -1,8 +1,9 @@
-"""The speculative-sampling acceptance rule leaves the output distribution equal to the target's."""
+"""The speculative-sampling acceptance rule leaves the output distribution equal to the target's;
+per-row sampling (what the captured step runs) agrees with the per-request sampler."""
 import torch
 
 from model_runtime import SamplingParams
-from model_runtime.engine.sampler import probabilities, verify_drafts
+from model_runtime.engine.sampler import inverse_cdf, probabilities, row_probabilities, sample, verify_drafts
 
 
 def test_speculative_sampling_preserves_target_distribution():
@@ -63,6 +64,35 @@ def test_probabilities_of_rows_equal_each_row_alone():
                    SamplingParams(temperature=1.3, top_k=4, top_p=0.8)):
         rows = probabilities(logits, params)  # [3, V]
         assert torch.allclose(rows, torch.stack([probabilities(row, params) for row in logits])), params
+
+
+def test_row_probabilities_give_each_row_its_own_parameters():
+    logits = torch.tensor([[3.0, 2.0, 1.0, 0.0, -1.0], [0.0, 4.0, 0.5, 0.5, 1.0], [1.0, 2.0, 1.0, 3.0, 1.0]])
+    params = [SamplingParams(temperature=0.7), SamplingParams(temperature=1.3, top_k=2),
+              SamplingParams(temperature=1.0, top_k=4, top_p=0.6)]
+    rows = row_probabilities(logits, torch.tensor([p.temperature for p in params]),
+                             torch.tensor([p.top_k for p in params]), torch.tensor([p.top_p for p in params]))
+    for row, logit_row, p in zip(rows, logits, params, strict=True):
+        torch.testing.assert_close(row, probabilities(logit_row, p))
+
+
+def test_inverse_cdf_samples_the_distribution_and_never_a_filtered_token():
+    probs = torch.tensor([0.0, 0.5, 0.0, 0.2, 0.3, 0.0])
+    uniform = torch.rand(40_000, generator=torch.Generator().manual_seed(1))
+    tokens = inverse_cdf(probs.expand(40_000, -1), uniform)
+    counts = torch.bincount(tokens, minlength=6) / 40_000
+    assert counts[[0, 2, 5]].sum() == 0
+    assert (counts - probs).abs().max() < 0.01
+    assert int(inverse_cdf(probs, torch.tensor(0.0))) == 1 and int(inverse_cdf(probs, torch.tensor(0.9999999))) == 4
+
+
+def test_a_sampled_token_is_the_inverse_cdf_of_one_uniform_from_the_request_generator():
+    logits = torch.tensor([0.5, 2.0, 1.0, -1.0])
+    params = SamplingParams(temperature=0.8, top_p=0.9)
+    token, probs = sample(logits, params, torch.Generator().manual_seed(5))
+    uniform = torch.rand((), generator=torch.Generator().manual_seed(5))
+    assert token == int(inverse_cdf(probabilities(logits, params), uniform))
+    torch.testing.assert_close(probs, probabilities(logits, params))
 
 
 def test_greedy_verification_accepts_the_argmax_prefix():
