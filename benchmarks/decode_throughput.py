@@ -1,7 +1,8 @@
 """Decode throughput side by side, in one process and interleaved: the engine's captured decode step,
 its eager path, and transformers `generate` (one static left-padded batch, and one request after
 another); the overhead ratio of a step; a matmul-bound model against the memory bandwidth; MTP
-speculation with the captured step; compile time per shape; first-request latency after `serve`.
+speculation with the captured step; sampled requests (captured sampling step vs eager); compile
+time per shape; first-request latency after `serve`.
 
 Same checkpoint, thread count and greedy decoding for every peer; every figure is the median of
 --repeats rounds, each round running every peer once (interleaved, so load drifts hit all alike).
@@ -41,9 +42,13 @@ def greedy(n: int) -> SamplingParams:
     return SamplingParams(temperature=0, max_tokens=n, ignore_eos=True)
 
 
-def run_engine(llm: LLM, batch: list[list[int]], new_tokens: int) -> tuple[float, list[list[int]]]:
+def sampled(n: int) -> SamplingParams:
+    return SamplingParams(temperature=0.8, top_k=50, top_p=0.95, seed=1, max_tokens=n, ignore_eos=True)
+
+
+def run_engine(llm: LLM, batch: list[list[int]], new_tokens: int, params=greedy) -> tuple[float, list[list[int]]]:
     start = time.perf_counter()
-    outs = llm.generate(batch, greedy(new_tokens))
+    outs = llm.generate(batch, params(new_tokens))
     return time.perf_counter() - start, [o.outputs[0].token_ids for o in outs]
 
 
@@ -211,6 +216,23 @@ def bench_mtp(model: str, captured: LLM, one: list[list[int]], n: int, repeats: 
     return result
 
 
+def bench_sampled(model: str, captured: LLM, batches: dict, n: int, repeats: int) -> dict:
+    """Sampled requests (temperature 0.8, top-k 50, top-p 0.95, seeded): the captured SAMPLE step vs
+    the eager path at 1 and 16 requests; the same seeds must give the same tokens."""
+    eager = LLM(model, dtype="float32", max_num_seqs=16, enforce_eager=True)
+    result = {}
+    for c in (1, 16):
+        b = batches[c]
+        run_engine(captured, b, n, sampled)  # compiles the sampling step's shapes
+        rows = interleaved({"captured": (lambda b=b: run_engine(captured, b, n, sampled), c * n),
+                            "eager": (lambda b=b: run_engine(eager, b, n, sampled), c * n)}, repeats)
+        result[c] = {"captured_tok_s": rows["captured"]["tok_s"], "eager_tok_s": rows["eager"]["tok_s"],
+                     "speedup": rows["captured"]["tok_s"] / rows["eager"]["tok_s"],
+                     "identical": rows["captured"]["tokens"] == rows["eager"]["tokens"]}
+    print(json.dumps({"sampled": result}), flush=True)
+    return result
+
+
 def bench_matmul_bound(threads: int, n: int, repeats: int) -> dict:
     """The 162M random checkpoint of benchmarks/model_load.py: tok/s vs transformers, bytes per step."""
     big = str(random_checkpoint(Path("bench-out/load/checkpoint")))
@@ -253,7 +275,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--parts", default="bundled,mtp,matmul,serve")
+    parser.add_argument("--parts", default="bundled,mtp,sampled,matmul,serve")
     parser.add_argument("--vllm-python", default=None)
     parser.add_argument("--compile-cache-dir", default="bench-out/inductor")
     parser.add_argument("--out", default="bench-out/decode.json")
@@ -271,10 +293,12 @@ def run(args: argparse.Namespace, cache: str) -> None:
     batches = {c: prompts(tokenizer, c) for c in (1, 4, 16)}
     n = args.new_tokens
     result: dict = {"threads": args.threads, "new_tokens": n, "repeats": args.repeats}
-    if "bundled" in parts or "mtp" in parts:
+    if "bundled" in parts or "mtp" in parts or "sampled" in parts:
         result["bundled"], result["compile_s"], captured = bench_bundled(args.model, batches, n, args.repeats)
         if "mtp" in parts:
             result["mtp"] = bench_mtp(args.model, captured, batches[1], 2 * n, args.repeats)
+        if "sampled" in parts:
+            result["sampled"] = bench_sampled(args.model, captured, batches, n, args.repeats)
         del captured
     if args.vllm_python:
         result["vllm_cpu"] = bench_vllm(args.vllm_python, args.model, batches, n, args.repeats, args.threads)
