@@ -46,6 +46,11 @@ def sampled(n: int) -> SamplingParams:
     return SamplingParams(temperature=0.8, top_k=50, top_p=0.95, seed=1, max_tokens=n, ignore_eos=True)
 
 
+def sampled_defaults(n: int) -> SamplingParams:
+    """OpenAI's defaults: temperature 1, no top-k or top-p."""
+    return SamplingParams(temperature=1.0, seed=1, max_tokens=n, ignore_eos=True)
+
+
 def run_engine(llm: LLM, batch: list[list[int]], new_tokens: int, params=greedy) -> tuple[float, list[list[int]]]:
     start = time.perf_counter()
     outs = llm.generate(batch, params(new_tokens))
@@ -217,18 +222,20 @@ def bench_mtp(model: str, captured: LLM, one: list[list[int]], n: int, repeats: 
 
 
 def bench_sampled(model: str, captured: LLM, batches: dict, n: int, repeats: int) -> dict:
-    """Sampled requests (temperature 0.8, top-k 50, top-p 0.95, seeded): the captured SAMPLE step vs
-    the eager path at 1 and 16 requests; the same seeds must give the same tokens."""
+    """Sampled requests, seeded: top-k 50 + top-p 0.95 at temperature 0.8, and OpenAI's defaults
+    (temperature 1 alone); the captured sampling step vs the eager path at 1 and 16 requests. The
+    same seeds must give the same tokens."""
     eager = LLM(model, dtype="float32", max_num_seqs=16, enforce_eager=True)
     result = {}
-    for c in (1, 16):
-        b = batches[c]
-        run_engine(captured, b, n, sampled)  # compiles the sampling step's shapes
-        rows = interleaved({"captured": (lambda b=b: run_engine(captured, b, n, sampled), c * n),
-                            "eager": (lambda b=b: run_engine(eager, b, n, sampled), c * n)}, repeats)
-        result[c] = {"captured_tok_s": rows["captured"]["tok_s"], "eager_tok_s": rows["eager"]["tok_s"],
-                     "speedup": rows["captured"]["tok_s"] / rows["eager"]["tok_s"],
-                     "identical": rows["captured"]["tokens"] == rows["eager"]["tokens"]}
+    for name, params in (("top_k_top_p", sampled), ("temperature_only", sampled_defaults)):
+        for c in (1, 16):
+            b = batches[c]
+            run_engine(captured, b, n, params)  # compiles the sampling step's shapes
+            rows = interleaved({"captured": (lambda b=b, p=params: run_engine(captured, b, n, p), c * n),
+                                "eager": (lambda b=b, p=params: run_engine(eager, b, n, p), c * n)}, repeats)
+            result[f"{name}_{c}"] = {"captured_tok_s": rows["captured"]["tok_s"], "eager_tok_s": rows["eager"]["tok_s"],
+                                     "speedup": rows["captured"]["tok_s"] / rows["eager"]["tok_s"],
+                                     "identical": rows["captured"]["tokens"] == rows["eager"]["tokens"]}
     print(json.dumps({"sampled": result}), flush=True)
     return result
 
@@ -293,13 +300,16 @@ def run(args: argparse.Namespace, cache: str) -> None:
     batches = {c: prompts(tokenizer, c) for c in (1, 4, 16)}
     n = args.new_tokens
     result: dict = {"threads": args.threads, "new_tokens": n, "repeats": args.repeats}
-    if "bundled" in parts or "mtp" in parts or "sampled" in parts:
+    captured = None
+    if "bundled" in parts:
         result["bundled"], result["compile_s"], captured = bench_bundled(args.model, batches, n, args.repeats)
+    if "mtp" in parts or "sampled" in parts:
+        captured = captured or LLM(args.model, dtype="float32", max_num_seqs=16)
         if "mtp" in parts:
             result["mtp"] = bench_mtp(args.model, captured, batches[1], 2 * n, args.repeats)
         if "sampled" in parts:
             result["sampled"] = bench_sampled(args.model, captured, batches, n, args.repeats)
-        del captured
+    del captured
     if args.vllm_python:
         result["vllm_cpu"] = bench_vllm(args.vllm_python, args.model, batches, n, args.repeats, args.threads)
     if "matmul" in parts:

@@ -52,6 +52,8 @@ COMPILE_SWITCH_INTERVAL_S = 1e-4  # GIL switch interval while a background compi
 MAIN = -1  # the step kind of the main model; k >= 0 is MTP module k
 VERIFY = -2  # the main model over the last token and its drafts, then MTP module 0 over the same positions
 SAMPLE = -3  # the main model over one token per row, each row sampling with its own parameters
+SAMPLE_TEMPERATURE = -4  # SAMPLE where no row asks for top-k or top-p (OpenAI's defaults): no sort
+SAMPLING = (SAMPLE, SAMPLE_TEMPERATURE)
 
 
 class CapturedDecode:
@@ -81,17 +83,17 @@ class CapturedDecode:
         hidden = self.model.hidden_states(ids, view.positions, view)
         return self.model.lm_head(hidden).float().argmax(-1), hidden, view.latents()
 
-    def sample_step(self, ids: torch.Tensor, starts: torch.Tensor, tables: torch.Tensor, storage: torch.Tensor,
-                    row_params: torch.Tensor):
+    def sample_step(self, filtered: bool, ids: torch.Tensor, starts: torch.Tensor, tables: torch.Tensor,
+                    storage: torch.Tensor, row_params: torch.Tensor):
         """ids [B, 1], row_params [B, 4]: each row's (temperature, 0 for greedy; top_k; top_p; the
-        uniform its draw uses) -> tokens [B, 1] (sampler.row_probabilities then inverse_cdf, as the
+        uniform its draw uses); filtered: apply top-k/top-p (False when no row asks) -> tokens [B, 1] (sampler.row_probabilities then inverse_cdf, as the
         eager sampler does with the same uniform), hidden [B, 1, hidden], new latents [L, B, 1, r + rope]."""
         view = self.view_type(storage, self.cache.block_size, tables, starts, ids.shape[1])
         hidden = self.model.hidden_states(ids, view.positions, view)
         logits = self.model.lm_head(hidden[:, -1]).float()  # [B, V]
         temperature, top_k, top_p, uniform = row_params.unbind(-1)  # [B] each
         greedy = temperature == 0
-        probs = row_probabilities(logits, torch.where(greedy, 1.0, temperature), top_k.long(), top_p)
+        probs = row_probabilities(logits, torch.where(greedy, 1.0, temperature), top_k.long(), top_p, filtered)
         tokens = torch.where(greedy, logits.argmax(-1), inverse_cdf(probs, uniform))  # [B]
         return tokens.unsqueeze(1), hidden, view.latents()
 
@@ -164,7 +166,9 @@ class CapturedDecode:
             if self.view_type is None:
                 self.view_type = KernelBatchView if paged_attention.applies(self.cache.storage) else BatchView
             kind, b, _, t = shape
-            fn = {MAIN: self.main_step, VERIFY: self.verify_step, SAMPLE: self.sample_step}.get(kind) \
+            fn = {MAIN: self.main_step, VERIFY: self.verify_step,
+                  SAMPLE: functools.partial(self.sample_step, True),
+                  SAMPLE_TEMPERATURE: functools.partial(self.sample_step, False)}.get(kind) \
                 or functools.partial(self.mtp_step, kind)
             step = torch.compile(fn, fullgraph=True, dynamic=False, options=INDUCTOR_OPTIONS)
             start = time.perf_counter()
@@ -173,7 +177,7 @@ class CapturedDecode:
             # weights as inputs, nothing was frozen or packed, the step ran 1.3-1.5x slower).
             with inductor_config.patch(freezing=True):
                 self._run(step, shape, [0] * b, [[0] * t] * b, [[]] * b,
-                          row_params=torch.zeros(b, 4) if kind == SAMPLE else None)  # compiles
+                          row_params=torch.zeros(b, 4) if kind in SAMPLING else None)  # compiles
             self.compile_seconds[shape] = time.perf_counter() - start
             self.steps[shape] = step
         return step
@@ -197,7 +201,7 @@ class CapturedDecode:
             if h_prev is not None:
                 h[:n] = h_prev
             inputs = (h, *inputs)
-        if kind == SAMPLE:  # padding rows: greedy
+        if kind in SAMPLING:  # padding rows: greedy
             padded = torch.zeros(b, 4)
             padded[:n] = row_params[:n]
             inputs = (*inputs, padded.to(device))
@@ -221,7 +225,7 @@ class CapturedDecode:
                  row_params: torch.Tensor | None = None):
         """Rows of T tokens at positions starts[b].. (the first counts[b] real, default all) through
         the main model, MTP module `kind` (with h_prev [n, T, hidden]), both (VERIFY: see verify_step)
-        or the main model sampling each row (SAMPLE, with row_params [n, 4]: see sample_step)
+        or the main model sampling each row (SAMPLE, SAMPLE_TEMPERATURE, with row_params [n, 4]: see sample_step)
         -> greedy tokens [n, T] ([n, 2T] for VERIFY) on the host, hidden [n, T, hidden]. Block tables
         must cover starts + T; the real tokens' latents are stored before returning."""
         t = len(rows[0])

@@ -15,7 +15,7 @@ from collections import defaultdict
 import torch
 import torch.nn.functional as F
 
-from model_runtime.engine.captured import MAIN, SAMPLE, VERIFY, CapturedDecode
+from model_runtime.engine.captured import MAIN, SAMPLE, SAMPLE_TEMPERATURE, VERIFY, CapturedDecode
 from model_runtime.engine.kv_cache import PagedLatentCache
 from model_runtime.engine.outputs import StepResult
 from model_runtime.engine.sampler import accepted_greedy, logprob_of, processed, sample, verify_drafts
@@ -105,8 +105,11 @@ class ModelRunner:
                 kind = VERIFY if t > 1 and all(s.num_mtp_computed == s.num_computed for s in seqs) else MAIN
                 if self.captured.available([(kind, len(seqs), max(starts) + t, t)]):
                     return self._decode_captured(seqs, rows, starts, kind)
-            elif t == 1 and self.captured.available([(SAMPLE, len(seqs), max(starts) + 1, 1)]):
-                return self._sample_captured(seqs, rows, starts)
+            elif t == 1:
+                filtered = any(not s.params.greedy and (s.params.top_k > 0 or s.params.top_p < 1) for s in seqs)
+                kind = SAMPLE if filtered else SAMPLE_TEMPERATURE
+                if self.captured.available([(kind, len(seqs), max(starts) + 1, 1)]):
+                    return self._sample_captured(seqs, rows, starts, kind)
         hidden = self._forward(seqs, rows, starts)  # [B, 1+k, hidden]
         logits = self.model.lm_head(hidden).float().cpu()  # [B, 1+k, V], sampled on the host
         results = {}
@@ -149,14 +152,15 @@ class ModelRunner:
             self._chain(seqs, tokens[rows_idx, t + accepted], h, [s.num_mtp_computed for s in seqs], results)
         return results
 
-    def _sample_captured(self, seqs: list[Sequence], rows: list[list[int]], starts: list[int]) -> dict[Sequence, StepResult]:
+    def _sample_captured(self, seqs: list[Sequence], rows: list[list[int]], starts: list[int],
+                         kind: int) -> dict[Sequence, StepResult]:
         """Sampling inside a compiled step: each row's parameters and the one uniform its draw takes
         from the request's generator (none for a greedy row), as the eager sampler would draw it."""
         row_params = torch.tensor([
             [0.0, 0, 1.0, 0.0] if s.params.greedy else
             [s.params.temperature, s.params.top_k, s.params.top_p, float(torch.rand((), generator=s.generator))]
             for s in seqs])  # [B, 4]
-        tokens, hidden = self.captured(rows, starts, [s.block_table for s in seqs], SAMPLE, row_params=row_params)
+        tokens, hidden = self.captured(rows, starts, [s.block_table for s in seqs], kind, row_params=row_params)
         return {seq: self._verified(seq, hidden[i], StepResult([token], [None]))
                 for i, (seq, token) in enumerate(zip(seqs, tokens[:, 0].tolist(), strict=True))}
 

@@ -1,8 +1,8 @@
 """The captured (compiled, fixed-shape) decode step gives the eager path's greedy output, and its
 sampling step the eager sampler's tokens for the same seeds.
 
-Compiling is slow, so this file compiles six shapes in all (some for several engines): batch bucket
-2 with one token per row, greedy and sampling; batch bucket 1 with one (in subprocesses sharing an
+Compiling is slow, so this file compiles seven shapes in all (some for several engines): batch bucket
+2 with one token per row, greedy and two sampling steps; batch bucket 1 with one (in subprocesses sharing an
 on-disk cache); with MTP (k = 1) batch bucket 1 with two tokens per row (verification and the MTP
 catch-up in one step); with k = 2 that step over three tokens and the MTP module over one (the
 second draft). All run the tiny test model.
@@ -18,7 +18,7 @@ import torch
 from torch._dynamo.utils import counters
 
 from model_runtime import LLM, DeepseekV3ForCausalLM, SamplingParams
-from model_runtime.engine.captured import MAIN, SAMPLE, VERIFY
+from model_runtime.engine.captured import MAIN, SAMPLE, SAMPLE_TEMPERATURE, VERIFY
 from model_runtime.engine.kv_cache import KernelBatchView
 from model_runtime.loader.save import save_checkpoint
 from tests.model_runtime.checkpoints import randomize_
@@ -59,12 +59,14 @@ def test_captured_greedy_equals_eager_and_recompute(tiny_checkpoint, reference, 
     assert counters["inductor"]["mkldnn_linear_weight_pack_matcher_count"] > 0
     # a greedy and a sampled request decode together in one compiled step that samples each row with
     # its own parameters and seed: the eager path's tokens (the same uniforms from the same generators)
-    sampled = SamplingParams(temperature=0.9, top_k=40, top_p=0.95, max_tokens=12, seed=3, ignore_eos=True)
-    mixed = _mixed(captured, [GREEDY, sampled])
-    assert mixed == _mixed(eager, [GREEDY, sampled]) and mixed[0] == reference[0]
-    assert (SAMPLE, 2, 4, 1) in steps.steps
-    assert mixed[1] != _mixed(eager, [GREEDY, SamplingParams(temperature=0.9, top_k=40, top_p=0.95, max_tokens=12,
-                                                             seed=4, ignore_eos=True)])[1]  # the seed matters
+    # (top-k/top-p filtered in the step, or temperature alone: a step without the sort)
+    for kind, filters in ((SAMPLE, {"top_k": 40, "top_p": 0.95}), (SAMPLE_TEMPERATURE, {})):
+        sampled = SamplingParams(temperature=0.9, max_tokens=12, seed=3, ignore_eos=True, **filters)
+        mixed = _mixed(captured, [GREEDY, sampled])
+        assert mixed == _mixed(eager, [GREEDY, sampled]) and mixed[0] == reference[0]
+        assert (kind, 2, 4, 1) in steps.steps
+        other_seed = SamplingParams(temperature=0.9, max_tokens=12, seed=4, ignore_eos=True, **filters)
+        assert mixed[1] != _mixed(eager, [GREEDY, other_seed])[1]  # the seed matters
     # a request with logprobs still decodes eagerly beside it, and the cache stays consistent for all
     with_logprobs = SamplingParams(temperature=1.0, max_tokens=12, seed=3, ignore_eos=True, logprobs=1)
     assert _outputs(captured, PROMPTS[:1], with_logprobs) == _outputs(eager, PROMPTS[:1], with_logprobs)
