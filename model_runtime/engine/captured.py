@@ -86,8 +86,9 @@ class CapturedDecode:
     def sample_step(self, filtered: bool, ids: torch.Tensor, starts: torch.Tensor, tables: torch.Tensor,
                     storage: torch.Tensor, row_params: torch.Tensor):
         """ids [B, 1], row_params [B, 4]: each row's (temperature, 0 for greedy; top_k; top_p; the
-        uniform its draw uses); filtered: apply top-k/top-p (False when no row asks) -> tokens [B, 1] (sampler.row_probabilities then inverse_cdf, as the
-        eager sampler does with the same uniform), hidden [B, 1, hidden], new latents [L, B, 1, r + rope]."""
+        uniform its draw uses); filtered: apply top-k/top-p (False when no row asks) -> tokens [B, 1]
+        (sampler.row_probabilities then inverse_cdf, as the eager sampler does with the same uniform),
+        hidden [B, 1, hidden], new latents [L, B, 1, r + rope]."""
         view = self.view_type(storage, self.cache.block_size, tables, starts, ids.shape[1])
         hidden = self.model.hidden_states(ids, view.positions, view)
         logits = self.model.lm_head(hidden[:, -1]).float()  # [B, V]
@@ -176,8 +177,7 @@ class CapturedDecode:
             # torch.compile's `options` reach Inductor only after, too late (the graph took the
             # weights as inputs, nothing was frozen or packed, the step ran 1.3-1.5x slower).
             with inductor_config.patch(freezing=True):
-                self._run(step, shape, [0] * b, [[0] * t] * b, [[]] * b,
-                          row_params=torch.zeros(b, 4) if kind in SAMPLING else None)  # compiles
+                self._run(step, shape, [0] * b, [[0] * t] * b, [[]] * b)  # compiles
             self.compile_seconds[shape] = time.perf_counter() - start
             self.steps[shape] = step
         return step
@@ -201,9 +201,10 @@ class CapturedDecode:
             if h_prev is not None:
                 h[:n] = h_prev
             inputs = (h, *inputs)
-        if kind in SAMPLING:  # padding rows: greedy
-            padded = torch.zeros(b, 4)
-            padded[:n] = row_params[:n]
+        if kind in SAMPLING:  # padding rows (and the compile's dummy rows): greedy
+            padded = torch.zeros(b, 4)  # [B, 4]
+            if row_params is not None:
+                padded[:n] = row_params
             inputs = (*inputs, padded.to(device))
         # Once compiled, only the guards that pick among the shapes are checked: the weights are frozen
         # into the code, so the rest (hundreds of parameter guards, ~0.4 ms a step) cannot fail.

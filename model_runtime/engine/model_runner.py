@@ -106,8 +106,7 @@ class ModelRunner:
                 if self.captured.available([(kind, len(seqs), max(starts) + t, t)]):
                     return self._decode_captured(seqs, rows, starts, kind)
             elif t == 1:
-                filtered = any(not s.params.greedy and (s.params.top_k > 0 or s.params.top_p < 1) for s in seqs)
-                kind = SAMPLE if filtered else SAMPLE_TEMPERATURE
+                kind = SAMPLE if any(s.params.filters and not s.params.greedy for s in seqs) else SAMPLE_TEMPERATURE
                 if self.captured.available([(kind, len(seqs), max(starts) + 1, 1)]):
                     return self._sample_captured(seqs, rows, starts, kind)
         hidden = self._forward(seqs, rows, starts)  # [B, 1+k, hidden]

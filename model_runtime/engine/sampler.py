@@ -21,7 +21,7 @@ def probabilities(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:
     rows = logits.reshape(-1, logits.shape[-1])  # [N, V]
     n = rows.shape[0]
     probs = row_probabilities(rows, torch.full((n,), params.temperature), torch.full((n,), params.top_k),
-                              torch.full((n,), params.top_p), filtered=params.top_k > 0 or params.top_p < 1)
+                              torch.full((n,), params.top_p), filtered=params.filters)
     return probs.view_as(logits)
 
 

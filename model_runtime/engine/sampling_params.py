@@ -60,5 +60,10 @@ class SamplingParams:
             raise ValueError("; ".join(problems))
 
     @property
+    def filters(self) -> bool:
+        """Whether top-k or top-p cut the distribution (sampling then sorts the logits)."""
+        return self.top_k > 0 or self.top_p < 1
+
+    @property
     def greedy(self) -> bool:
         return self.temperature == 0 or self.top_k == 1
